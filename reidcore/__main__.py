@@ -1,0 +1,3 @@
+from reidcore.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,19 @@
+"""The core's own registrations, made through the same hooks as any plugin."""
+
+from __future__ import annotations
+
+from reidcore.hookspecs import hookimpl
+
+
+@hookimpl
+def reid_backbones():
+    return {
+        "resnet18": "reidcore.backbones.torchvision_backbones:resnet18",
+        "resnet50": "reidcore.backbones.torchvision_backbones:resnet50",
+        "mobilenet_v2": "reidcore.backbones.torchvision_backbones:mobilenet_v2",
+    }
+
+
+@hookimpl
+def reid_losses():
+    return {"cross_entropy": "reidcore.losses:CrossEntropyLoss"}

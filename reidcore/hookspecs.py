@@ -1,0 +1,112 @@
+"""Hook specifications of the ``reidcore`` entry-point group.
+
+A plugin is a module (named by an entry point of group ``reidcore``) holding
+hook implementations marked with :data:`hookimpl`. Every hook takes no argument
+and returns a mapping ``{name: target}``. A target is either the object itself
+or a ``"package.module:attribute"`` string that the core imports on first use,
+so that listing plugins never imports torch or a plugin's heavy modules.
+
+Example (``reid_trinet/plugin.py``)::
+
+    from reidcore.hookspecs import hookimpl
+
+    @hookimpl
+    def reid_models():
+        return {"trinet": "reid_trinet.model:TriNet"}
+
+The core builds one registry per hook (see :mod:`reidcore.registry`), credits
+every name to the plugin that registered it and raises
+:class:`~reidcore.errors.DuplicateNameError` when two plugins register the
+same name in one registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pluggy
+
+PROJECT = "reidcore"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+Target = Any  # an object, or a "module:attr" string resolved lazily
+
+
+@hookspec
+def reid_datasets() -> Mapping[str, Target]:
+    """Dataset readers.
+
+    Target: a callable ``reader(root: pathlib.Path | None, **kwargs) -> reidcore.data.Split``.
+    ``root`` is the ``--data`` folder (``None`` when the user gave none; a reader
+    with an embedded default such as ``synthetic`` then uses its own). The reader
+    raises :class:`reidcore.errors.DatasetError` naming the missing folder or file
+    and describing the expected layout.
+    """
+
+
+@hookspec
+def reid_backbones() -> Mapping[str, Target]:
+    """Feature-map backbones.
+
+    Target: a callable ``factory(pretrained: str = "none", in_channels: int = 3)
+    -> torch.nn.Module`` whose forward maps images ``(B, C, H, W)`` float32 to a
+    feature map ``(B, out_channels, h, w)``; the module has an ``out_channels``
+    int attribute. ``pretrained`` is ``"imagenet"`` (torchvision's weights,
+    downloaded), a path to a local state dict, or ``"none"``.
+    """
+
+
+@hookspec
+def reid_models() -> Mapping[str, Target]:
+    """Re-ID models.
+
+    Target: a callable ``factory(**kwargs) -> torch.nn.Module``. The module's
+    forward takes images ``(B, C, H, W)`` float32 and returns a ``dict`` with at
+    least ``"embedding"``: ``(B, D)`` float32; training-only heads add keys such
+    as ``"logits"``: ``(B, num_classes)``. The module has an ``embedding_dim``
+    int attribute.
+    """
+
+
+@hookspec
+def reid_losses() -> Mapping[str, Target]:
+    """Losses.
+
+    Target: a callable ``factory(**kwargs) -> torch.nn.Module`` whose forward
+    takes ``(outputs: dict[str, Tensor], pids: Tensor (B,) int64)`` and returns a
+    scalar float32 tensor. A loss may expose ``last_stats: dict[str, float]``
+    (e.g. the fraction of active triplets) for logging.
+    """
+
+
+@hookspec
+def reid_recipes() -> Mapping[str, Target]:
+    """Recipes: a method's model, losses and the paper's default hyper-parameters.
+
+    Target: a subclass of :class:`reidcore.recipe.Recipe` (instantiated without
+    arguments). Its ``config_class`` is an attrs class whose fields become the
+    ``run``/``train`` CLI flags. The recipe module must not import torch at
+    import time (``--help`` stays fast).
+    """
+
+
+@hookspec
+def reid_commands() -> Mapping[str, Target]:
+    """Extra CLI verbs: ``python -m reidcore NAME ...``.
+
+    Target: a callable ``command(argv: list[str]) -> int`` that parses its own
+    arguments and returns the process exit code.
+    """
+
+
+HOOK_NAMES = (
+    "reid_datasets",
+    "reid_backbones",
+    "reid_models",
+    "reid_losses",
+    "reid_recipes",
+    "reid_commands",
+)

@@ -1,0 +1,121 @@
+"""Recipes: a method's model, losses and default hyper-parameters, as one attrs config.
+
+A recipe is a subclass of :class:`Recipe` registered through the ``reid_recipes``
+hook. Its ``config_class`` (a subclass of :class:`TrainConfig`) lists every
+hyper-parameter with the paper's default; each field becomes a CLI flag of
+``python -m reidcore run RECIPE`` (``batch_p`` -> ``--batch-p``), so every default
+can be overridden. This module imports no torch: ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+def field(default: Any, help: str, **kw: Any) -> Any:
+    """An attrs field with its CLI help text."""
+    return attrs.field(default=default, metadata={"help": help, **kw.pop("metadata", {})}, **kw)
+
+
+@attrs.define(kw_only=True)
+class TrainConfig:
+    """Hyper-parameters shared by every recipe (defaults: TriNet, Hermans et al. 2017, Sec. 4)."""
+
+    # data
+    dataset: str = field("synthetic", "dataset name (python -m reidcore list datasets)")
+    data: str | None = field(None, "dataset root folder (default: the reader's own)")
+    height: int = field(256, "network input height in pixels")
+    width: int = field(128, "network input width in pixels")
+    pad: int = field(10, "pixels of zero padding before the random crop back to height x width (0: off)")
+    flip: bool = field(True, "random horizontal flip during training")
+    erasing_p: float = field(0.0, "probability of random erasing (Zhong et al. 2020) per training image")
+    cache_images: bool = field(False, "decode all training images into memory once (small datasets)")
+    workers: int = field(2, "DataLoader worker processes (0: load in the main process)")
+    # model
+    model: str = field("trinet", "model name (python -m reidcore list models)")
+    backbone: str = field("resnet50", "backbone name (resnet50, resnet18, mobilenet_v2, ...)")
+    pretrained: str = field("imagenet", "backbone weights: imagenet | PATH to a state dict | none")
+    # sampler
+    batch_p: int = field(18, "identities per P×K batch")
+    batch_k: int = field(4, "images per identity in a P×K batch")
+    # optimisation
+    optimizer: str = field("adam", "adam | sgd")
+    lr: float = field(3e-4, "base learning rate")
+    weight_decay: float = field(0.0, "weight decay")
+    momentum: float = field(0.9, "SGD momentum")
+    backbone_lr_factor: float = field(1.0, "learning-rate multiplier of the pretrained backbone")
+    schedule: str = field("trinet", "trinet (constant, then exponential decay) | multistep | constant")
+    iterations: int = field(25000, "training iterations (batches)")
+    decay_start_iteration: int = field(15000, "trinet schedule: iteration where exponential decay starts")
+    final_lr_factor: float = field(1e-3, "trinet schedule: lr at the last iteration, relative to --lr")
+    milestones: tuple[int, ...] = field((), "multistep schedule: iterations where lr is multiplied by --gamma", converter=tuple)
+    gamma: float = field(0.1, "multistep schedule: lr factor at each milestone")
+    warmup_iterations: int = field(0, "linear warm-up iterations from --warmup-factor x lr")
+    warmup_factor: float = field(0.01, "lr factor at the first warm-up iteration")
+    amp: bool = field(True, "mixed precision on CUDA (bf16 where supported, else fp16)")
+    device: str = field("auto", "auto | cpu | cuda | cuda:N")
+    seed: int = field(0, "random seed (sampler, augmentation, initialisation)")
+    checkpoint_every: int = field(1000, "iterations between checkpoints")
+    log_every: int = field(50, "iterations between log lines")
+    max_train_minutes: float | None = field(None, "stop training cleanly after this many minutes (a CPU budget)")
+    # embedding and evaluation
+    embed_batch_size: int = field(128, "batch size when computing embeddings")
+    flip_augment: bool = field(False, "test-time augmentation: add the horizontally flipped image")
+    crop_augment: str = field("none", "test-time crops: none | center | five (triplet-reid's embed.py)")
+    aggregator: str = field("mean", "how augmented embeddings are combined: mean | normalized_mean")
+    metric: str = field("euclidean", "evaluation distance: euclidean | sqeuclidean | cityblock | cosine")
+    excluder: str = field("market1501", "evaluation protocol: market1501 | diagonal | none")
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self, recurse=True, value_serializer=lambda _i, _f, v: list(v) if isinstance(v, tuple) else v)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in attrs.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields in args.json: {', '.join(unknown)}")
+        return cls(**data)
+
+
+class Recipe:
+    """Base class of recipes. Subclasses set the class attributes and build methods.
+
+    Attributes:
+        name: the registered name (``run NAME``).
+        description: one line shown by ``python -m reidcore list recipes``.
+        paper: the paper the defaults come from.
+        config_class: the attrs config (a :class:`TrainConfig` subclass).
+    """
+
+    name: str = ""
+    description: str = ""
+    paper: str = ""
+    config_class: type[TrainConfig] = TrainConfig
+
+    def default_config(self, **overrides: Any) -> TrainConfig:
+        return self.config_class(**overrides)
+
+    def build_model(self, cfg: TrainConfig, num_classes: int) -> torch.nn.Module:
+        """The model to train; ``num_classes`` is the number of training identities."""
+        raise NotImplementedError(f"recipe {self.name!r} does not define build_model")
+
+    def build_criterion(self, cfg: TrainConfig) -> torch.nn.Module:
+        """A module ``criterion(outputs, pids) -> (loss scalar, stats dict[str, float])``."""
+        raise NotImplementedError(f"recipe {self.name!r} does not define build_criterion")
+
+    def param_groups(self, cfg: TrainConfig, model: torch.nn.Module) -> list[dict[str, Any]]:
+        """Optimizer parameter groups: the backbone at ``lr * backbone_lr_factor``."""
+        backbone = getattr(model, "backbone", None)
+        if backbone is None or cfg.backbone_lr_factor == 1.0:
+            return [{"params": [p for p in model.parameters() if p.requires_grad], "lr_factor": 1.0}]
+        ids = {id(p) for p in backbone.parameters()}
+        return [
+            {"params": [p for p in backbone.parameters() if p.requires_grad], "lr_factor": cfg.backbone_lr_factor},
+            {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in ids], "lr_factor": 1.0},
+        ]
