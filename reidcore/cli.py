@@ -1,0 +1,277 @@
+"""``python -m reidcore``: plugins, list, train, embed, evaluate, run, and plugin verbs.
+
+Parsing and ``--help`` import no torch; each verb imports what it needs when it runs.
+Exit codes: 0 success, 2 bad usage or input (a clear message on stderr), 128+N when
+signal N stopped training cleanly (resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+from reidcore import __version__
+from reidcore.errors import ReidError
+
+VERBS = {
+    "plugins": "list installed plugins, their distributions and what they register",
+    "list": "list registered datasets, models, losses, recipes, backbones or commands",
+    "run": "train a recipe, embed query/gallery, evaluate, write report.json",
+    "train": "train a recipe only (checkpoints in the experiment folder)",
+    "embed": "write HDF5 embeddings of a dataset part with a trained experiment",
+    "evaluate": "CMC/mAP of query and gallery HDF5 embeddings",
+}
+KINDS = ("datasets", "models", "losses", "recipes", "backbones", "commands")
+
+
+def _top_help() -> str:
+    lines = [
+        f"usage: python -m reidcore VERB ...   (reidcore {__version__})",
+        "",
+        "Person re-identification: train, embed and evaluate methods registered by plugins.",
+        "",
+        "verbs:",
+    ]
+    lines += [f"  {v:<10} {h}" for v, h in VERBS.items()]
+    lines += [
+        "  (plugins may add verbs: python -m reidcore list commands)",
+        "",
+        "examples:",
+        "  python -m reidcore run trinet --dataset synthetic --backbone resnet18 --pretrained none",
+        "  python -m reidcore run --resume --experiment experiments/my-run",
+        "  python -m reidcore VERB --help",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- plugins, list
+def cmd_plugins(argv: list[str]) -> int:
+    argparse.ArgumentParser(prog="python -m reidcore plugins",
+                            description=VERBS["plugins"]).parse_args(argv)
+    from reidcore.plugins import get_plugins
+    from reidcore.registry import KINDS as REG_KINDS
+    from reidcore.registry import registry
+
+    plugins = get_plugins()
+    regs = {kind: registry(kind) for kind in REG_KINDS}
+    print(f"{'plugin':<12} {'distribution':<16} {'version':<9} registers")
+    for info in plugins.infos:
+        if info.error:
+            print(f"{info.name:<12} {info.distribution:<16} {info.version:<9} BROKEN: {info.error}")
+            continue
+        parts = []
+        for kind, reg in regs.items():
+            names = sorted(n for n, e in reg.entries.items() if e.plugin == info.name)
+            if names:
+                parts.append(f"{kind}s: {', '.join(names)}")
+        print(f"{info.name:<12} {info.distribution:<16} {info.version:<9} {'; '.join(parts) or '(nothing)'}")
+    return 1 if plugins.failed else 0
+
+
+def cmd_list(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m reidcore list", description=VERBS["list"])
+    p.add_argument("kind", choices=KINDS)
+    args = p.parse_args(argv)
+    from reidcore.registry import registry
+
+    reg = registry(args.kind[:-1])
+    for name in reg.names():
+        entry = reg.entry(name)
+        extra = ""
+        if args.kind == "recipes":
+            recipe = entry.resolve()
+            extra = f"  {recipe.description}"
+        print(f"{name:<24} [{entry.plugin}]{extra}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- train / run
+def _recipe_parser(verb: str, config_class: type) -> argparse.ArgumentParser:
+    from reidcore.config_flags import add_config_flags
+
+    p = argparse.ArgumentParser(
+        prog=f"python -m reidcore {verb}", description=VERBS[verb],
+        epilog="Every recipe default can be overridden by its flag; "
+        "with --resume, the experiment's args.json is used and given flags override it.",
+    )
+    p.add_argument("recipe", nargs="?", help="recipe name (python -m reidcore list recipes)")
+    p.add_argument("--experiment", type=Path, default=None,
+                   help="experiment folder [experiments/RECIPE-DATASET-TIME]")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the experiment in --experiment from its args.json and newest checkpoint")
+    if verb == "run":
+        p.add_argument("--eval-untrained", action="store_true",
+                       help="also evaluate the network before training (report.json 'untrained')")
+    add_config_flags(p, config_class)
+    return p
+
+
+def cmd_train_or_run(verb: str, argv: list[str]) -> int:
+    from reidcore import experiment
+    from reidcore.recipe import TrainConfig
+    from reidcore.registry import registry
+
+    # stage 1: which recipe? (positional, or args.json when resuming)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("recipe", nargs="?")
+    pre.add_argument("--experiment", type=Path)
+    pre.add_argument("--resume", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    recipe_name = known.recipe if known.recipe and not known.recipe.startswith("-") else None
+    saved = None
+    if known.resume:
+        if known.experiment is None:
+            raise ReidError(f"--resume needs --experiment DIR (python -m reidcore {verb} --resume --experiment DIR)")
+        saved = experiment.read_args(known.experiment)
+        if recipe_name and recipe_name != saved["recipe"]:
+            raise ReidError(f"experiment {known.experiment} was made with recipe {saved['recipe']!r}, not {recipe_name!r}")
+        recipe_name = saved["recipe"]
+    config_class = TrainConfig
+    if recipe_name:
+        config_class = registry("recipe").get(recipe_name).config_class
+    parser = _recipe_parser(verb, config_class)
+    args = parser.parse_args(argv)
+    if not recipe_name:
+        parser.error("a recipe name is required (python -m reidcore list recipes)")
+
+    from reidcore.config_flags import config_overrides
+
+    overrides = config_overrides(args, config_class)
+    if saved is not None:
+        cfg = config_class.from_json({**saved["config"], **overrides})
+        exp_dir = known.experiment
+    else:
+        cfg = config_class(**overrides)
+        exp_dir = args.experiment or experiment.default_experiment_dir(recipe_name, cfg.dataset)
+    if saved is not None and overrides:
+        experiment.write_json(exp_dir / experiment.ARGS,
+                              {"recipe": recipe_name, "reidcore_version": __version__, "config": cfg.to_json()})
+
+    from reidcore.pipeline import run
+
+    return run(recipe_name, cfg, exp_dir, resume=saved is not None,
+               eval_untrained=getattr(args, "eval_untrained", False), evaluate_after=verb == "run")
+
+
+# ---------------------------------------------------------------------------- embed / evaluate
+def cmd_embed(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m reidcore embed", description=VERBS["embed"])
+    p.add_argument("--experiment", type=Path, required=True, help="a trained experiment folder")
+    p.add_argument("--part", choices=("query", "gallery", "train"), default="query",
+                   help="which part of the dataset to embed [query]")
+    p.add_argument("--dataset", help="dataset name [the experiment's]")
+    p.add_argument("--data", help="dataset root [the experiment's]")
+    p.add_argument("--output", type=Path, help="HDF5 file [EXPERIMENT/embeddings/PART.h5]")
+    p.add_argument("--flip-augment", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--crop-augment", choices=("none", "center", "five"))
+    p.add_argument("--aggregator", choices=("mean", "normalized_mean"))
+    p.add_argument("--device", help="auto | cpu | cuda [the experiment's]")
+    args = p.parse_args(argv)
+
+    from reidcore import experiment
+    from reidcore.registry import registry
+
+    saved = experiment.read_args(args.experiment)
+    recipe = registry("recipe").get(saved["recipe"])()
+    changes = {k: v for k, v in {
+        "dataset": args.dataset, "data": args.data, "flip_augment": args.flip_augment,
+        "crop_augment": args.crop_augment, "aggregator": args.aggregator, "device": args.device,
+    }.items() if v is not None}
+    cfg = recipe.config_class.from_json({**saved["config"], **changes})
+
+    import numpy as np
+
+    from reidcore.embeddings import write_embeddings
+    from reidcore.engine.device import amp_dtype, resolve_device
+    from reidcore.engine.embed import embed_samples
+    from reidcore.engine.trainer import load_trained_model
+    from reidcore.registry import load_dataset
+
+    experiment.setup_logging(None)
+    split = load_dataset(cfg.dataset, cfg.data)
+    train_split = load_dataset(saved["config"]["dataset"], saved["config"]["data"])
+    device = resolve_device(cfg.device)
+    model = load_trained_model(recipe, cfg, train_split.num_train_pids, args.experiment, device)
+    samples = getattr(split, args.part)
+    embs, aug = embed_samples(model, samples, height=cfg.height, width=cfg.width,
+                              batch_size=cfg.embed_batch_size, crop=cfg.crop_augment,
+                              flip=cfg.flip_augment, aggregator=cfg.aggregator, device=device,
+                              amp_dtype=amp_dtype(device, cfg.amp))
+    out = args.output or args.experiment / "embeddings" / f"{args.part}.h5"
+    write_embeddings(out, embs, np.array([s.pid for s in samples]),
+                     np.array([s.camid for s in samples]), [s.path for s in samples], augmented=aug)
+    print(f"wrote {len(samples)} embeddings of dimension {embs.shape[1]} to {out}")
+    return 0
+
+
+def cmd_evaluate(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m reidcore evaluate", description=VERBS["evaluate"])
+    p.add_argument("--experiment", type=Path, help="use EXPERIMENT/embeddings/{query,gallery}.h5")
+    p.add_argument("--query-embeddings", type=Path)
+    p.add_argument("--gallery-embeddings", type=Path)
+    p.add_argument("--metric", default="euclidean",
+                   choices=("euclidean", "sqeuclidean", "cityblock", "cosine"))
+    p.add_argument("--excluder", default="market1501", choices=("market1501", "diagonal", "none"))
+    p.add_argument("--output", type=Path, help="write the result as JSON here")
+    args = p.parse_args(argv)
+    q, g = args.query_embeddings, args.gallery_embeddings
+    if args.experiment is not None:
+        q = q or args.experiment / "embeddings" / "query.h5"
+        g = g or args.experiment / "embeddings" / "gallery.h5"
+    if q is None or g is None:
+        p.error("give --experiment, or both --query-embeddings and --gallery-embeddings")
+
+    from reidcore.embeddings import read_embeddings
+    from reidcore.evaluation import evaluate, pairwise_distances
+    from reidcore.experiment import write_json
+    from reidcore.report import format_report
+
+    qe, ge = read_embeddings(q), read_embeddings(g)
+    for path, e in ((q, qe), (g, ge)):
+        if e.pids is None or e.camids is None:
+            raise ReidError(f"{path} has no 'pids'/'camids' datasets; write it with python -m reidcore embed")
+    dist = pairwise_distances(qe.embs, ge.embs, metric=args.metric)
+    result = evaluate(dist, qe.pids, ge.pids, qe.camids, ge.camids, excluder=args.excluder)
+    report = {**result.to_dict(), "metric": args.metric}
+    print(format_report(report, title=f"{q.name} vs {g.name}"))
+    if args.output:
+        write_json(args.output, report)
+    return 0
+
+
+# ---------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_top_help())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"reidcore {__version__}")
+        return 0
+    verb, rest = argv[0], argv[1:]
+    try:
+        if verb == "plugins":
+            return cmd_plugins(rest)
+        if verb == "list":
+            return cmd_list(rest)
+        if verb in ("run", "train"):
+            return cmd_train_or_run(verb, rest)
+        if verb == "embed":
+            return cmd_embed(rest)
+        if verb == "evaluate":
+            return cmd_evaluate(rest)
+        from reidcore.registry import registry
+
+        commands = registry("command")
+        if verb in commands:
+            return int(commands.get(verb)(rest) or 0)
+        known = sorted(set(VERBS) | set(commands.names()))
+        close = difflib.get_close_matches(verb, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        print(f"reidcore: unknown verb {verb!r}.{hint} Verbs: {', '.join(known)}", file=sys.stderr)
+        return 2
+    except ReidError as exc:
+        print(f"reidcore: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Training engine: trainer, checkpoints, learning-rate schedules, clean stop, embedding."""

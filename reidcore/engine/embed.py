@@ -1,0 +1,86 @@
+"""Embedding extraction with triplet-reid's test-time augmentation (flip, crops, aggregators)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from reidcore.data.dataset import ImageDataset
+from reidcore.data.records import Sample
+from reidcore.data.transforms import to_normalized
+from reidcore.engine.device import autocast
+
+CROPS = ("none", "center", "five")
+AGGREGATORS = ("mean", "normalized_mean")
+PRE_CROP_SCALE = 1.125  # triplet-reid: 288×144 pre-crop for a 256×128 input
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def views(batch: torch.Tensor, height: int, width: int, crop: str, flip: bool) -> list[torch.Tensor]:
+    """Test-time views of a uint8 batch ``(B, 3, H', W')``: each ``(B, 3, height, width)``.
+
+    ``crop="none"`` expects ``H' = height``; ``center`` and ``five`` (4 corners + centre)
+    crop ``height × width`` out of the larger pre-crop image. ``flip`` adds the mirror of
+    each crop, so ``five`` with flip gives 10 views.
+    """
+    _, _, ph, pw = batch.shape
+    if crop == "none":
+        crops = [batch]
+    else:
+        top, left = (ph - height) // 2, (pw - width) // 2
+        crops = [batch[:, :, top:top + height, left:left + width]]
+        if crop == "five":
+            for y, x in ((0, 0), (0, pw - width), (ph - height, 0), (ph - height, pw - width)):
+                crops.append(batch[:, :, y:y + height, x:x + width])
+    if flip:
+        crops = crops + [torch.flip(c, dims=[-1]) for c in crops]
+    return crops
+
+
+@torch.no_grad()
+def embed_samples(model: torch.nn.Module, samples: Sequence[Sample], *, height: int, width: int,
+                  batch_size: int = 128, crop: str = "none", flip: bool = False,
+                  aggregator: str = "mean", device: torch.device | str = "cpu",
+                  amp_dtype: torch.dtype | None = None, workers: int = 0,
+                  progress=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Embed every sample: ``(embs (N, D) float32, augmented (N, A, D) float32 | None)``.
+
+    ``augmented`` holds each view's embedding when there is more than one view (A > 1),
+    as triplet-reid's ``embed.py`` stores them. ``mean`` averages the views;
+    ``normalized_mean`` L2-normalises the average (for normalised embeddings).
+
+    Raises:
+        ValueError: unknown ``crop`` or ``aggregator``.
+        ImageReadError: an image cannot be decoded (named).
+    """
+    if crop not in CROPS:
+        raise ValueError(f"unknown crop augmentation {crop!r}; known: {', '.join(CROPS)}")
+    if aggregator not in AGGREGATORS:
+        raise ValueError(f"unknown aggregator {aggregator!r}; known: {', '.join(AGGREGATORS)}")
+    device = torch.device(device)
+    ph, pw = (height, width) if crop == "none" else (round(height * PRE_CROP_SCALE), round(width * PRE_CROP_SCALE))
+    dataset = ImageDataset(samples, None, ph, pw, _identity)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    normalize = to_normalized()
+    model.eval()
+    chunks: list[torch.Tensor] = []
+    for raw, _labels, _idx in loader if progress is None else progress(loader):
+        per_view = []
+        for v in views(raw, height, width, crop, flip):
+            x = normalize(v).to(device, non_blocking=True)
+            with autocast(device, amp_dtype):
+                per_view.append(model(x)["embedding"].float().cpu())
+        chunks.append(torch.stack(per_view, dim=1))  # (B, A, D)
+    if not chunks:
+        raise ValueError("no samples to embed")
+    augmented = torch.cat(chunks).numpy().astype(np.float32)
+    embs = augmented.mean(axis=1)
+    if aggregator == "normalized_mean":
+        embs = embs / np.maximum(np.linalg.norm(embs, axis=1, keepdims=True), 1e-12)
+    return embs.astype(np.float32), (augmented if augmented.shape[1] > 1 else None)

@@ -1,0 +1,115 @@
+"""``run`` = train → embed query/gallery → evaluate → report, in one experiment directory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from reidcore import __version__, experiment
+from reidcore.data.records import Split
+from reidcore.recipe import Recipe, TrainConfig
+from reidcore.registry import get_recipe, load_dataset
+
+log = logging.getLogger("reidcore")
+
+
+def embed_and_evaluate(model, cfg: TrainConfig, split: Split, out_dir: Path | None,
+                       device) -> dict[str, Any]:
+    """Embed ``split.query`` and ``split.gallery`` with ``model`` and evaluate them.
+
+    Writes ``out_dir/query.h5`` and ``out_dir/gallery.h5`` when ``out_dir`` is given.
+    Returns the evaluation's ``to_dict()`` plus the metric.
+    """
+    import numpy as np
+
+    from reidcore.embeddings import write_embeddings
+    from reidcore.engine.device import amp_dtype
+    from reidcore.engine.embed import embed_samples
+    from reidcore.evaluation import evaluate, pairwise_distances
+
+    embs = {}
+    for part in ("query", "gallery"):
+        samples = getattr(split, part)
+        e, aug = embed_samples(
+            model, samples, height=cfg.height, width=cfg.width, batch_size=cfg.embed_batch_size,
+            crop=cfg.crop_augment, flip=cfg.flip_augment, aggregator=cfg.aggregator,
+            device=device, amp_dtype=amp_dtype(device, cfg.amp),
+        )
+        embs[part] = e
+        if out_dir is not None:
+            write_embeddings(
+                out_dir / f"{part}.h5", e, np.array([s.pid for s in samples]),
+                np.array([s.camid for s in samples]), [s.path for s in samples], augmented=aug,
+            )
+    dist = pairwise_distances(embs["query"], embs["gallery"], metric=cfg.metric)
+    result = evaluate(
+        dist, np.array([s.pid for s in split.query]), np.array([s.pid for s in split.gallery]),
+        np.array([s.camid for s in split.query]), np.array([s.camid for s in split.gallery]),
+        excluder=cfg.excluder,
+    )
+    return {**result.to_dict(), "metric": cfg.metric}
+
+
+def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = False,
+        eval_untrained: bool = False, evaluate_after: bool = True) -> int:
+    """Train (or resume) and, when training completes, embed, evaluate and write the report.
+
+    Returns the process exit code: 0 when done, ``128 + signum`` when a signal stopped
+    training (the experiment can be resumed).
+    """
+    import torch
+
+    from reidcore.engine.device import resolve_device
+    from reidcore.engine.trainer import train
+    from reidcore.report import format_report
+
+    recipe: Recipe = get_recipe(recipe_name)
+    if not resume:
+        experiment.create(exp_dir, recipe_name, cfg.to_json())
+    experiment.setup_logging(exp_dir)
+    log.info("reidcore %s: %s recipe %r in %s", __version__, "resuming" if resume else "running",
+             recipe_name, exp_dir)
+    split = load_dataset(cfg.dataset, cfg.data)
+    log.info("%s", split.summary())
+    device = resolve_device(cfg.device)
+
+    torch.manual_seed(cfg.seed)
+    model = recipe.build_model(cfg, split.num_train_pids)
+    untrained_path = exp_dir / "untrained.json"
+    if eval_untrained and not untrained_path.exists():
+        log.info("evaluating the untrained network")
+        untrained = embed_and_evaluate(model.to(device), cfg, split, None, device)
+        experiment.write_json(untrained_path, untrained)
+
+    outcome = train(recipe, cfg, split, exp_dir, model=model)
+    if outcome.stopped == "signal":
+        log.info("stopped by signal %s at iteration %d; continue with: python -m reidcore "
+                 "%s --resume --experiment %s", outcome.signum, outcome.iteration,
+                 "run" if evaluate_after else "train", exp_dir)
+        return 128 + int(outcome.signum or 0)
+    if not evaluate_after:
+        return 0
+
+    log.info("embedding query and gallery")
+    report = embed_and_evaluate(model.eval(), cfg, split, exp_dir / "embeddings", device)
+    report = {
+        "recipe": recipe_name, "dataset": cfg.dataset, "data": cfg.data,
+        **report,
+        "train": {**attrs.asdict(outcome), "device": str(device)},
+        "reidcore_version": __version__,
+    }
+    if untrained_path.exists():
+        import json
+
+        report["untrained"] = json.loads(untrained_path.read_text())
+    experiment.write_json(exp_dir / experiment.REPORT, report)
+    print(format_report(report, title=f"{recipe_name} on {cfg.dataset}"))
+    if "untrained" in report:
+        u = report["untrained"]
+        print(f"untrained network: rank-1 {100 * u['rank1']:.1f}%  mAP {100 * u['mAP']:.1f}%  "
+              f"(trained mAP is {report['mAP'] / max(u['mAP'], 1e-12):.1f}x)")
+    log.info("report written to %s", exp_dir / experiment.REPORT)
+    return 0
