@@ -1,0 +1,19 @@
+"""Hook implementations of ``reid-datasets`` (entry point ``reidcore: datasets``).
+
+Imports nothing heavy: readers are named as ``"module:attr"`` strings that the
+core imports on first use.
+"""
+
+from __future__ import annotations
+
+from reidcore.hookspecs import hookimpl
+
+
+@hookimpl
+def reid_datasets():
+    return {
+        "market1501": "reid_datasets.market1501:read_market1501",
+        "csv": "reid_datasets.csv_reader:read_csv",
+        "folder": "reid_datasets.folder:read_folder",
+        "synthetic": "reid_datasets.synthetic:read_synthetic",
+    }
