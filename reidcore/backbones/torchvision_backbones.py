@@ -1,0 +1,180 @@
+"""Feature-map backbones built from torchvision: ``resnet18``, ``resnet50``, ``mobilenet_v2``.
+
+Each factory ``(pretrained="none", in_channels=3, last_stride=2) -> nn.Module``
+returns a module whose forward maps images ``(B, in_channels, H, W)`` float32 to
+the last feature map ``(B, out_channels, H/s, W/s)`` (``s`` = 32, or 16 with
+``last_stride=1``), before any pooling. The classifier (ResNet ``avgpool``/``fc``,
+MobileNetV2 ``classifier``) is dropped, and the remaining submodules keep
+torchvision's names, so torchvision state dicts load unchanged:
+
+* ResNets: ``conv1``, ``bn1``, ``layer1`` .. ``layer4`` (``out_channels`` 512 / 2048);
+* MobileNetV2: ``features`` (keys ``features.*``; ``out_channels`` 1280).
+
+``pretrained`` is ``"none"``, ``"imagenet"`` (torchvision's weights, downloaded)
+or the path of a local state dict; see :mod:`reidcore.backbones.weights` for the
+accepted layouts and the :class:`~reidcore.errors.WeightsError` raised on a
+missing file or mismatched keys.
+
+``last_stride=1`` removes the stride of the last down-sampling stage (Luo et al.
+2019, "Bag of Tricks", Sec. 4.2), doubling the feature map's height and width
+without changing any weight shape. TriNet (Hermans et al. 2017, Sec. 4.1) uses
+the plain stride 2, the default.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torchvision
+from torch import nn
+
+from reidcore.backbones.weights import initialise_backbone
+
+__all__ = ["ResNetBackbone", "MobileNetV2Backbone", "resnet18", "resnet50", "mobilenet_v2"]
+
+Pretrained = str | os.PathLike | None
+
+
+def _check_last_stride(last_stride: int) -> int:
+    if last_stride not in (1, 2):
+        raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}")
+    return int(last_stride)
+
+
+class ResNetBackbone(nn.Module):
+    """A torchvision ResNet without ``avgpool``/``fc``.
+
+    Forward: ``(B, C, H, W)`` float -> ``(B, out_channels, h, w)``.
+
+    Attributes:
+        out_channels: channels of the output feature map (512 for ResNet-18/34,
+            2048 for ResNet-50 and deeper).
+        in_channels: input channels of ``conv1``.
+    """
+
+    def __init__(self, resnet: torchvision.models.ResNet, last_stride: int = 2):
+        super().__init__()
+        self.conv1 = resnet.conv1
+        self.bn1 = resnet.bn1
+        self.relu = resnet.relu
+        self.maxpool = resnet.maxpool
+        self.layer1 = resnet.layer1
+        self.layer2 = resnet.layer2
+        self.layer3 = resnet.layer3
+        self.layer4 = resnet.layer4
+        self.out_channels = int(resnet.fc.in_features)
+        if _check_last_stride(last_stride) == 1:
+            for m in self.layer4[0].modules():
+                if isinstance(m, nn.Conv2d) and m.stride == (2, 2):
+                    m.stride = (1, 1)
+
+    @property
+    def in_channels(self) -> int:
+        return self.conv1.in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+class MobileNetV2Backbone(nn.Module):
+    """torchvision's MobileNetV2 ``features`` (without ``classifier``).
+
+    Forward: ``(B, C, H, W)`` float -> ``(B, 1280, h, w)``.
+    """
+
+    def __init__(self, model: torchvision.models.MobileNetV2, last_stride: int = 2):
+        super().__init__()
+        self.features = model.features
+        self.out_channels = int(model.last_channel)
+        if _check_last_stride(last_stride) == 1:
+            # the last stride-2 layer: the depthwise conv of the first 160-channel block
+            last = [
+                m
+                for m in self.features.modules()
+                if isinstance(m, nn.Conv2d) and m.stride == (2, 2)
+            ]
+            last[-1].stride = (1, 1)
+
+    @property
+    def in_channels(self) -> int:
+        return self.features[0][0].in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+def _imagenet(weights_enum):
+    def get() -> dict[str, torch.Tensor]:
+        return weights_enum.get_state_dict(progress=True)
+
+    return get
+
+
+def resnet18(
+    pretrained: Pretrained = "none", in_channels: int = 3, last_stride: int = 2
+) -> ResNetBackbone:
+    """ResNet-18 feature maps, ``out_channels`` 512 (He et al. 2016).
+
+    ``"imagenet"`` loads ``ResNet18_Weights.IMAGENET1K_V1``.
+
+    Raises:
+        WeightsError: missing/unreadable weights file or mismatched keys.
+        ValueError: ``last_stride`` not 1 or 2, ``in_channels < 1``.
+    """
+    module = ResNetBackbone(torchvision.models.resnet18(weights=None), last_stride)
+    return initialise_backbone(
+        module,
+        pretrained,
+        first_conv="conv1",
+        in_channels=in_channels,
+        imagenet=_imagenet(torchvision.models.ResNet18_Weights.IMAGENET1K_V1),
+        drop_prefixes=("fc.",),
+    )
+
+
+def resnet50(
+    pretrained: Pretrained = "none", in_channels: int = 3, last_stride: int = 2
+) -> ResNetBackbone:
+    """ResNet-50 feature maps, ``out_channels`` 2048 (TriNet's backbone, Hermans et al. 2017).
+
+    ``"imagenet"`` loads ``ResNet50_Weights.IMAGENET1K_V1`` (the original
+    ImageNet training, as used by the paper, rather than torchvision's V2 recipe).
+
+    Raises:
+        WeightsError: missing/unreadable weights file or mismatched keys.
+        ValueError: ``last_stride`` not 1 or 2, ``in_channels < 1``.
+    """
+    module = ResNetBackbone(torchvision.models.resnet50(weights=None), last_stride)
+    return initialise_backbone(
+        module,
+        pretrained,
+        first_conv="conv1",
+        in_channels=in_channels,
+        imagenet=_imagenet(torchvision.models.ResNet50_Weights.IMAGENET1K_V1),
+        drop_prefixes=("fc.",),
+    )
+
+
+def mobilenet_v2(
+    pretrained: Pretrained = "none", in_channels: int = 3, last_stride: int = 2
+) -> MobileNetV2Backbone:
+    """MobileNetV2 feature maps, ``out_channels`` 1280 (Sandler et al. 2018).
+
+    ``"imagenet"`` loads ``MobileNet_V2_Weights.IMAGENET1K_V1``. A local file may
+    hold only the ``features.*`` keys or the full model's state dict.
+
+    Raises:
+        WeightsError: missing/unreadable weights file or mismatched keys.
+        ValueError: ``last_stride`` not 1 or 2, ``in_channels < 1``.
+    """
+    module = MobileNetV2Backbone(torchvision.models.mobilenet_v2(weights=None), last_stride)
+    return initialise_backbone(
+        module,
+        pretrained,
+        first_conv="features.0.0",
+        in_channels=in_channels,
+        imagenet=_imagenet(torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1),
+        drop_prefixes=("classifier.",),
+    )
