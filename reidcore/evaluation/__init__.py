@@ -1,0 +1,40 @@
+"""Evaluation of re-ID embeddings: distance matrices, protocols (excluders), CMC and mAP.
+
+Typical use::
+
+    from reidcore.evaluation import pairwise_distances, evaluate, format_table
+
+    d = pairwise_distances(query_embs, gallery_embs, metric="euclidean")
+    result = evaluate(d, q_pids, g_pids, q_camids, g_camids, excluder="market1501")
+    print(format_table(result))
+
+The Market-1501 protocol follows Zheng et al., "Scalable Person Re-identification:
+A Benchmark", ICCV 2015; mAP is the non-interpolated AP of scikit-learn >= 0.19.
+"""
+
+from __future__ import annotations
+
+from reidcore.evaluation.distances import METRICS, pairwise_distances
+from reidcore.evaluation.metrics import EvalResult, evaluate, format_table
+from reidcore.evaluation.protocols import (
+    EXCLUDERS,
+    Excluder,
+    exclude_diagonal,
+    exclude_market1501,
+    exclude_none,
+    get_excluder,
+)
+
+__all__ = [
+    "EXCLUDERS",
+    "METRICS",
+    "EvalResult",
+    "Excluder",
+    "evaluate",
+    "exclude_diagonal",
+    "exclude_market1501",
+    "exclude_none",
+    "format_table",
+    "get_excluder",
+    "pairwise_distances",
+]
