@@ -113,13 +113,12 @@ def cmd_train_or_run(verb: str, argv: list[str]) -> int:
     from reidcore.recipe import TrainConfig
     from reidcore.registry import registry
 
-    # stage 1: which recipe? (positional, or args.json when resuming)
+    # stage 1: which recipe? (the first argument, or args.json when resuming)
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("recipe", nargs="?")
     pre.add_argument("--experiment", type=Path)
     pre.add_argument("--resume", action="store_true")
     known, _ = pre.parse_known_args(argv)
-    recipe_name = known.recipe if known.recipe and not known.recipe.startswith("-") else None
+    recipe_name = argv[0] if argv and not argv[0].startswith("-") else None
     saved = None
     if known.resume:
         if known.experiment is None:
@@ -200,6 +199,7 @@ def cmd_embed(argv: list[str]) -> int:
                               flip=cfg.flip_augment, aggregator=cfg.aggregator, device=device,
                               amp_dtype=amp_dtype(device, cfg.amp))
     out = args.output or args.experiment / "embeddings" / f"{args.part}.h5"
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_embeddings(out, embs, np.array([s.pid for s in samples]),
                      np.array([s.camid for s in samples]), [s.path for s in samples], augmented=aug)
     print(f"wrote {len(samples)} embeddings of dimension {embs.shape[1]} to {out}")

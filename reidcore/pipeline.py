@@ -31,6 +31,8 @@ def embed_and_evaluate(model, cfg: TrainConfig, split: Split, out_dir: Path | No
     from reidcore.evaluation import evaluate, pairwise_distances
 
     embs = {}
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     for part in ("query", "gallery"):
         samples = getattr(split, part)
         e, aug = embed_samples(
