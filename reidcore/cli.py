@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 from pathlib import Path
 
@@ -272,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         print(f"reidcore: unknown verb {verb!r}.{hint} Verbs: {', '.join(known)}", file=sys.stderr)
         return 2
-    except ReidError as exc:
+    except (ReidError, ValueError) as exc:  # bad input: a message, not a traceback
+        if os.environ.get("REIDCORE_DEBUG"):
+            raise
         print(f"reidcore: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,88 @@
+"""With every first-party distribution installed (nox -s tests): what users see."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import metadata
+
+import pytest
+
+from reidcore import registry
+
+
+def cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reidcore", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_plugins_lists_every_distribution_and_what_it_registers():
+    res = cli("plugins")
+    assert res.returncode == 0, res.stderr
+    lines = {line.split()[0]: line for line in res.stdout.splitlines()[1:]}
+    assert "reid-datasets" in lines["datasets"] and "market1501" in lines["datasets"]
+    assert "synthetic" in lines["datasets"]
+    assert "reid-trinet" in lines["trinet"] and "recipes: trinet" in lines["trinet"]
+    assert "backbones: mobilenet_v2, resnet18, resnet50" in lines["reidcore"]
+
+
+def test_placeholder_plugins_register_nothing():
+    for dist in ("reid-pse", "reid-dcnn", "reid-san"):
+        d = metadata.distribution(dist)
+        assert not [ep for ep in d.entry_points if ep.group == "reidcore"], dist
+
+
+def test_list_recipes_and_unknown_names():
+    res = cli("list", "recipes")
+    assert res.returncode == 0 and res.stdout.startswith("trinet")
+    res = cli("run", "pse", "--dataset", "synthetic")
+    assert res.returncode == 2
+    assert "Unknown recipe 'pse'" in res.stderr and "pip install reid-pse" in res.stderr
+    res = cli("run", "trinet", "--dataset", "market1051", "--iterations", "1")
+    assert "Did you mean 'market1501'?" in res.stderr
+
+
+def test_trinet_run_help_lists_recipe_flags_without_torch():
+    code = ("import sys\nfrom reidcore.cli import main\ntry:\n    main(['run', 'trinet', '--help'])\n"
+            "except SystemExit:\n    pass\nassert 'torch' not in sys.modules\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    for flag in ("--margin", "--batch-p", "--decay-start-iteration", "--pretrained"):
+        assert flag in res.stdout
+    assert "[18]" in res.stdout and "[25000]" in res.stdout
+
+
+@pytest.mark.slow
+def test_trinet_on_synthetic_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("REIDCORE_CACHE", str(tmp_path / "cache"))
+    exp = tmp_path / "exp"
+    res = subprocess.run(
+        [sys.executable, "-m", "reidcore", "run", "trinet", "--dataset", "synthetic",
+         "--backbone", "resnet18", "--pretrained", "none", "--height", "64", "--width", "32",
+         "--batch-p", "6", "--batch-k", "2", "--iterations", "3", "--workers", "0",
+         "--experiment", str(exp)],
+        capture_output=True, text=True, timeout=600,
+        env={**__import__("os").environ, "REIDCORE_CACHE": str(tmp_path / "cache")},
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    report = json.loads((exp / "report.json").read_text())
+    assert report["recipe"] == "trinet" and report["num_valid_queries"] > 0
+    assert "rank-1" in res.stdout
+
+
+def test_registry_wide_model_contract():
+    import torch
+
+    for name in registry.list_models():
+        model = registry.create_model(name, backbone="resnet18", pretrained="none", num_classes=5)
+        model.train()
+        x = torch.randn(4, 3, 64, 32)
+        out = model(x)
+        emb = out["embedding"]
+        assert emb.shape == (4, model.embedding_dim) and emb.dtype == torch.float32
+        assert torch.isfinite(emb).all()
+        emb.sum().backward()
+        model.eval()
+        with torch.no_grad():
+            assert model(x)["embedding"].shape == (4, model.embedding_dim)
