@@ -55,10 +55,10 @@ def demo(session: nox.Session) -> None:
     install_all(session)
     session.run(
         "python", "-m", "reidcore", "run", "trinet", "--dataset", "synthetic",
-        "--backbone", "resnet18", "--pretrained", "none", "--height", "128", "--width", "64",
-        "--batch-p", "16", "--batch-k", "4", "--iterations", "600",
-        "--decay-start-iteration", "300", "--cache-images", "--workers", "0",
-        "--checkpoint-every", "200", "--eval-untrained",
+        "--backbone", "resnet18", "--pretrained", "none", "--height", "96", "--width", "48",
+        "--batch-p", "16", "--batch-k", "4", "--iterations", "400",
+        "--decay-start-iteration", "200", "--lr", "1e-3", "--cache-images", "--workers", "0",
+        "--checkpoint-every", "200", "--log-every", "100", "--eval-untrained",
         "--experiment", f"experiments/demo-{os.getpid()}",
         *session.posargs,
     )
