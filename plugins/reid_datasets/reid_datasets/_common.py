@@ -1,12 +1,20 @@
-"""Helpers shared by the readers: root checks, Market-1501 file names, identity mapping."""
+"""Helpers shared by the readers: root checks, Market-1501 file names, identity mapping,
+and the parsed-index cache (:func:`cached_split`)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import re
-from collections.abc import Iterable
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from reidcore.data import Sample, Split
 from reidcore.errors import DatasetError
 
 #: Image file extensions the readers index (compared case-insensitively).
@@ -90,3 +98,133 @@ def identity_map(identities: Iterable[str]) -> dict[str, int]:
     mapping = dict(ints)
     mapping.update({s: offset + i for i, s in enumerate(names, start=1)})
     return mapping
+
+
+# ------------------------------------------------------------------ parsed-index cache
+
+#: Environment variable naming the cache folder (shared with the synthetic dataset).
+CACHE_ENV = "REIDCORE_CACHE"
+#: Bump when the stored index format or a reader's parsing changes.
+INDEX_VERSION = 1
+#: A key path modified less than this long before the index was written may have changed
+#: within the file system's timestamp granularity: such an index is not trusted (as git does).
+RACY_NS = 2_000_000_000
+
+log = logging.getLogger("reidcore")
+
+
+def cache_root() -> Path:
+    """``$REIDCORE_CACHE`` if set, else ``~/.cache/reidcore``."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "reidcore"
+
+
+def stat_key(paths: Iterable[Path]) -> list[list]:
+    """``[path, mtime_ns, size, inode]`` per path (``[path, None, None, None]`` if missing).
+
+    A folder's mtime changes when an entry is added, removed or renamed in it, so the
+    key of a reader is the folders it lists and the files it parses.
+    """
+    key = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            key.append([str(path), None, None, None])
+            continue
+        size = None if stat.S_ISDIR(st.st_mode) else st.st_size
+        key.append([str(path), st.st_mtime_ns, size, st.st_ino])
+    return key
+
+
+def _index_file(dataset: str, root: Path, options: dict) -> Path:
+    blob = json.dumps({"root": str(root.resolve()), "options": options}, sort_keys=True)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return cache_root() / "index" / f"{dataset}-{digest}.json"
+
+
+def _encode(samples: Iterable[Sample]) -> list[list]:
+    return [[s.path, s.pid, s.camid, dict(s.extras)] for s in samples]
+
+
+def _decode(rows: list[list]) -> list[Sample]:
+    return [Sample(path, int(pid), int(camid), extras) for path, pid, camid, extras in rows]
+
+
+def cached_split(
+    dataset: str,
+    root: Path,
+    key_paths: Callable[[], Iterable[Path]],
+    build: Callable[[], Split],
+    *,
+    options: dict | None = None,
+    cache: bool = True,
+) -> Split:
+    """Read a split through a JSON index cached in ``cache_root()/index/``.
+
+    The index file is named after ``dataset`` and a hash of the resolved ``root`` and
+    ``options`` (the reader's keyword arguments that change the result). It is used
+    when its :func:`stat_key` of ``key_paths()`` equals the current one and every key
+    path was last modified at least :data:`RACY_NS` before the index was written;
+    otherwise ``build()`` runs and its result is written atomically (temp file +
+    rename). An unreadable, corrupt or unwritable cache is ignored (never an error).
+    Sample ``extras`` must be JSON-serialisable (ints, strings). Logs the split's
+    one-line summary.
+
+    Args:
+        dataset: the reader's name (also the index file prefix).
+        root: the data folder.
+        key_paths: returns the folders and files whose change invalidates the index;
+            called before ``build`` (a missing path is part of the key).
+        build: parses the data; raises :class:`DatasetError` with the layout on failure.
+        options: JSON-serialisable reader options.
+        cache: ``False`` to always call ``build`` and write nothing.
+    """
+    options = options or {}
+    if not cache:
+        split = build()
+        log.info("%s", split.summary())
+        return split
+    file = _index_file(dataset, root, options)
+    key = stat_key(key_paths())
+    try:
+        stored = json.loads(file.read_text())
+        newest = max((k[1] for k in key if k[1] is not None), default=0)
+        if (
+            stored["version"] == INDEX_VERSION
+            and stored["key"] == key
+            and newest < stored["written_ns"] - RACY_NS
+        ):
+            split = Split(stored["name"], *(_decode(stored[p]) for p in PART_NAMES))
+            log.info("%s (index cached in %s)", split.summary(), file)
+            return split
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        pass
+    split = build()
+    record = {
+        "version": INDEX_VERSION,
+        "dataset": dataset,
+        "root": str(root),
+        "options": options,
+        "key": key,
+        "written_ns": time.time_ns(),
+        "name": split.name,
+        **{p: _encode(getattr(split, p)) for p in PART_NAMES},
+    }
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(record, f)
+            os.replace(tmp, file)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except (OSError, TypeError, ValueError) as exc:
+        log.debug("not caching the %s index in %s: %s", dataset, file, exc)
+    log.info("%s", split.summary())
+    return split
+
+
+PART_NAMES = ("train", "query", "gallery")

@@ -13,6 +13,7 @@ from reidcore.hookspecs import hookimpl
 def reid_datasets():
     return {
         "market1501": "reid_datasets.market1501:read_market1501",
+        "duke": "reid_datasets.duke:read_duke",
         "csv": "reid_datasets.csv_reader:read_csv",
         "folder": "reid_datasets.folder:read_folder",
         "synthetic": "reid_datasets.synthetic:read_synthetic",

@@ -25,9 +25,9 @@ def touch(path: Path) -> Path:
 # ---------------------------------------------------------------- plugin
 
 
-def test_plugin_registers_the_four_readers():
+def test_plugin_registers_the_readers():
     targets = plugin.reid_datasets()
-    assert sorted(targets) == ["csv", "folder", "market1501", "synthetic"]
+    assert {"csv", "folder", "market1501", "synthetic", "duke"} <= set(targets)
     import importlib
 
     for target in targets.values():
