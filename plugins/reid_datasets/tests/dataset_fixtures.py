@@ -68,3 +68,128 @@ def build_duke(root: Path) -> Path:
         for i, name in enumerate(names):
             write_image(root / folder / name, i)
     return root
+
+
+# ---------------------------------------------------------------- cuhk03
+
+#: Identities per camera pair in the fixture (the release: 843, 440, 77, 58, 49).
+CUHK03_IDS = (3, 2, 1, 1, 1)
+#: (variant, pair, identity, image index 1..10) left empty, as in the release.
+CUHK03_EMPTY = {("labeled", 1, 2, 9), ("detected", 1, 2, 9), ("detected", 4, 1, 3)}
+#: Classic test sets: (pair, identity) 1-based; the release has 20 of 100 identities.
+CUHK03_TESTSETS = [[(1, 3), (2, 1)], [(1, 1), (5, 1)]] + [[(3, 1), (4, 1)]] * 18
+#: New-protocol test identities (global pids); the others are training identities.
+CUHK03_NEW_TEST = {3, 5, 7, 8}
+MATLAB_HEADER = (
+    b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Mar  6 20:00:00 2017 "
+    b"HDF5 schema 1.00 .                     "
+)
+
+
+def cuhk03_image(variant: str, pair: int, ident: int, j: int) -> np.ndarray:
+    """The fixture's ``(H, W, 3)`` uint8 image; varying sizes, as the release's crops."""
+    seed = [VARIANTS_SEED[variant], pair, ident, j]
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (12 + j, 5 + pair, 3), dtype=np.uint8)
+
+
+VARIANTS_SEED = {"labeled": 1, "detected": 2}
+
+
+def write_cuhk03_release(path: Path) -> Path:
+    """A tiny ``cuhk-03.mat`` in the official MATLAB v7.3 structure, written with h5py.
+
+    ``labeled``/``detected``: ``(1, 5)`` object references to ``(10, n_ids)`` arrays of
+    references to ``(3, W, H)`` uint8 images (MATLAB's ``H x W x 3``, transposed by HDF5's
+    row-major view), empty cells as MATLAB writes them (``uint64 [0 0]``, attribute
+    ``MATLAB_empty``); ``testsets``: ``(1, 20)`` references to ``(2, n)`` double arrays of
+    ``(pair, identity)``. Referenced arrays live in ``#refs#``, behind a 512-byte header.
+    """
+    import h5py
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w", userblock_size=512) as f:
+        refs = f.create_group("#refs#")
+
+        def put(data, matlab_class: str, empty: bool = False):
+            ds = refs.create_dataset(f"r{len(refs)}", data=data)
+            ds.attrs["MATLAB_class"] = np.bytes_(matlab_class)
+            if empty:
+                ds.attrs["MATLAB_empty"] = np.uint8(1)
+            return ds.ref
+
+        for variant in ("labeled", "detected"):
+            pairs = []
+            for pair, n_ids in enumerate(CUHK03_IDS, start=1):
+                cell = np.empty((10, n_ids), dtype=h5py.ref_dtype)
+                for ident in range(1, n_ids + 1):
+                    for j in range(1, 11):
+                        if (variant, pair, ident, j) in CUHK03_EMPTY:
+                            cell[j - 1, ident - 1] = put(np.zeros(2, np.uint64), "double", True)
+                        else:
+                            img = cuhk03_image(variant, pair, ident, j)
+                            cell[j - 1, ident - 1] = put(img.T, "uint8")
+                pairs.append(put(cell, "cell"))
+            ds = f.create_dataset(variant, data=np.array([pairs], dtype=h5py.ref_dtype))
+            ds.attrs["MATLAB_class"] = np.bytes_("cell")
+        tests = [put(np.array(t, np.float64).T, "double") for t in CUHK03_TESTSETS]
+        ds = f.create_dataset("testsets", data=np.array([tests], dtype=h5py.ref_dtype))
+        ds.attrs["MATLAB_class"] = np.bytes_("cell")
+    with open(path, "r+b") as f:
+        f.write(MATLAB_HEADER[:116].ljust(128, b" "))
+    return path
+
+
+def cuhk03_images(variant: str) -> list[tuple[str, int, int]]:
+    """``(name, global pid, camid)`` of every non-empty fixture image, in release order."""
+    out, offset = [], 0
+    for pair, n_ids in enumerate(CUHK03_IDS, start=1):
+        for ident in range(1, n_ids + 1):
+            for j in range(1, 11):
+                if (variant, pair, ident, j) not in CUHK03_EMPTY:
+                    view = 1 if j <= 5 else 2
+                    out.append((f"{pair}_{ident:03d}_{view}_{j:02d}.png", offset + ident, view - 1))
+        offset += n_ids
+    return out
+
+
+def write_cuhk03_protocol(path: Path, variant: str) -> dict[str, list[str]]:
+    """A new-protocol split file (MATLAB v5, scipy.io) over the fixture's images.
+
+    Test identities :data:`CUHK03_NEW_TEST`: per identity and camera the first image is
+    a query, the others gallery. Returns the image names per part, in index order.
+    """
+    from scipy.io import savemat
+
+    images = cuhk03_images(variant)
+    filelist = np.empty((len(images), 1), dtype=object)
+    for i, (name, _, _) in enumerate(images):
+        filelist[i, 0] = np.array([name])
+    parts: dict[str, list[int]] = {"train": [], "query": [], "gallery": []}
+    seen = set()
+    for i, (_, pid, camid) in enumerate(images, start=1):
+        if pid not in CUHK03_NEW_TEST:
+            parts["train"].append(i)
+        elif (pid, camid) not in seen:
+            seen.add((pid, camid))
+            parts["query"].append(i)
+        else:
+            parts["gallery"].append(i)
+    savemat(
+        str(path),
+        {
+            "filelist": filelist,
+            "labels": np.array([[p] for _, p, _ in images], np.uint16),
+            "camId": np.array([[c + 1] for _, _, c in images], np.uint8),
+            **{f"{k}_idx": np.array(v, np.uint16).reshape(-1, 1) for k, v in parts.items()},
+        },
+    )
+    return {k: [images[i - 1][0] for i in v] for k, v in parts.items()}
+
+
+def build_cuhk03(root: Path) -> Path:
+    """The torchreid ``cuhk03/`` folder: release file and both new-protocol split files."""
+    write_cuhk03_release(root / "cuhk03_release" / "cuhk-03.mat")
+    for variant in ("labeled", "detected"):
+        write_cuhk03_protocol(root / f"cuhk03_new_protocol_config_{variant}.mat", variant)
+    return root
