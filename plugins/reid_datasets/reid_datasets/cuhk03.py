@@ -351,18 +351,30 @@ def read_cuhk03(
                 f"Missing new-protocol split file {mat_path}. Expected layout: {LAYOUT}"
             )
     folder = image_folder(base, variant, images_dir)
-    options = {"variant": variant, "protocol": protocol, "split_id": split_id, "name": name,
-               "images_dir": str(folder)}
+    options = {
+        "variant": variant,
+        "protocol": protocol,
+        "split_id": split_id,
+        "name": name,
+        "images_dir": str(folder),
+    }
     if protocol == "new":
         return cached_split(
-            "cuhk03", base, lambda: [mat_path, folder],
+            "cuhk03",
+            base,
+            lambda: [mat_path, folder],
             lambda: _new_protocol(base, folder, mat_path, variant, name),
-            options=options, cache=cache,
+            options=options,
+            cache=cache,
         )
     release = find_file(base, RELEASE_MAT)
     return cached_split(
-        "cuhk03", base, lambda: [folder, release or base / RELEASE_FOLDER / RELEASE_MAT],
-        lambda: _classic(base, folder, split_id, name), options=options, cache=cache,
+        "cuhk03",
+        base,
+        lambda: [folder, release or base / RELEASE_FOLDER / RELEASE_MAT],
+        lambda: _classic(base, folder, split_id, name),
+        options=options,
+        cache=cache,
     )
 
 

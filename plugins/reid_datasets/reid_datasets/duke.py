@@ -43,9 +43,7 @@ def parse_duke_name(name: str) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2)) - 1
 
 
-def read_duke(
-    root: str | os.PathLike | None, *, name: str = "duke", cache: bool = True
-) -> Split:
+def read_duke(root: str | os.PathLike | None, *, name: str = "duke", cache: bool = True) -> Split:
     """Read DukeMTMC-reID from its official folder layout.
 
     Args:

@@ -19,6 +19,7 @@ def reid_datasets():
         "cuhk03-detected": "reid_datasets.cuhk03:read_cuhk03_detected",
         "cuhk03-classic-labeled": "reid_datasets.cuhk03:read_cuhk03_classic_labeled",
         "cuhk03-classic-detected": "reid_datasets.cuhk03:read_cuhk03_classic_detected",
+        "mars": "reid_datasets.mars:read_mars",
         "csv": "reid_datasets.csv_reader:read_csv",
         "folder": "reid_datasets.folder:read_folder",
         "synthetic": "reid_datasets.synthetic:read_synthetic",

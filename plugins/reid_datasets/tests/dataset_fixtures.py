@@ -193,3 +193,46 @@ def build_cuhk03(root: Path) -> Path:
     for variant in ("labeled", "detected"):
         write_cuhk03_protocol(root / f"cuhk03_new_protocol_config_{variant}.mat", variant)
     return root
+
+
+# ---------------------------------------------------------------- mars
+
+#: Fixture tracklets per part: (identity folder, camera 1..6, tracklet number, frames).
+MARS_TRAIN = [("0001", 1, 1, 3), ("0001", 3, 1, 2), ("0003", 2, 1, 4), ("0003", 2, 2, 1)]
+MARS_TEST = [
+    ("00-1", 1, 1, 2),  # junk
+    ("0000", 4, 1, 1),  # distractor
+    ("0002", 1, 1, 2),
+    ("0002", 5, 1, 3),
+    ("0004", 2, 1, 2),
+    ("0004", 6, 1, 1),
+    ("0004", 6, 2, 2),
+]
+#: Rows of MARS_TEST that are queries, 1-based (as in query_IDX.mat).
+MARS_QUERY = [3, 5]
+
+
+def mars_frames(tracks) -> tuple[list[str], np.ndarray]:
+    """Frame names in tracklet order and the ``(N, 4)`` start, end, pid, camid rows."""
+    names, rows = [], []
+    for folder, cam, t, n in tracks:
+        start = len(names) + 1
+        names += [f"{folder}C{cam}T{t:04d}F{f:03d}.jpg" for f in range(1, n + 1)]
+        rows.append([start, len(names), -1 if folder == "00-1" else int(folder), cam])
+    return names, np.array(rows, np.float64)
+
+
+def build_mars(root: Path) -> Path:
+    """MARS: bbox_train/, bbox_test/ per identity, info/ name lists and .mat matrices."""
+    from scipy.io import savemat
+
+    info = root / "info"
+    info.mkdir(parents=True, exist_ok=True)
+    for part, tracks in (("train", MARS_TRAIN), ("test", MARS_TEST)):
+        names, rows = mars_frames(tracks)
+        for i, name in enumerate(names):
+            write_image(root / f"bbox_{part}" / name[:4] / name, i)
+        (info / f"{part}_name.txt").write_text("\n".join(names) + "\n")
+        savemat(str(info / f"tracks_{part}_info.mat"), {f"track_{part}_info": rows})
+    savemat(str(info / "query_IDX.mat"), {"query_IDX": np.array([MARS_QUERY], np.float64)})
+    return root

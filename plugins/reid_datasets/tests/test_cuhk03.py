@@ -24,7 +24,9 @@ from reidcore.errors import DatasetError
 PROTOCOL = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "cuhk03-protocol"
 
 
-@pytest.mark.skipif(not PROTOCOL.is_dir(), reason=f"real CUHK03 split files not found at {PROTOCOL}")
+@pytest.mark.skipif(
+    not PROTOCOL.is_dir(), reason=f"real CUHK03 split files not found at {PROTOCOL}"
+)
 @pytest.mark.parametrize(
     "variant, counts", [("labeled", (7368, 1400, 5328)), ("detected", (7365, 1400, 5332))]
 )
