@@ -17,3 +17,11 @@ def reid_backbones():
 @hookimpl
 def reid_losses():
     return {"cross_entropy": "reidcore.losses:CrossEntropyLoss"}
+
+
+@hookimpl
+def reid_excluders():
+    return {
+        name: f"reidcore.evaluation.protocols:exclude_{name}"
+        for name in ("market1501", "diagonal", "cuhk03", "none")
+    }

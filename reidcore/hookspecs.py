@@ -102,6 +102,30 @@ def reid_commands() -> Mapping[str, Target]:
     """
 
 
+@hookspec
+def reid_excluders() -> Mapping[str, Target]:
+    """Evaluation protocols ("excluders"), usable as ``evaluate --excluder NAME``.
+
+    Target: a callable ``excluder(q_pid: int, q_camid: int, g_pids: ndarray (n_g,) int64,
+    g_camids: ndarray (n_g,) int64, q_index: int) -> ndarray (n_g,) bool``, ``True``
+    for the gallery items the query ignores (see :mod:`reidcore.evaluation.protocols`).
+    It is called once per query. The core registers ``market1501``, ``diagonal``,
+    ``cuhk03`` and ``none`` (evaluated by the rank kernel without calling them).
+    """
+
+
+@hookspec
+def reid_rerankers() -> Mapping[str, Target]:
+    """Re-rankers of query/gallery distances, usable as ``evaluate --rerank NAME``.
+
+    Target: a callable ``reranker(q_g: ndarray (n_q, n_g), q_q: ndarray (n_q, n_q),
+    g_g: ndarray (n_g, n_g), **kwargs) -> ndarray (n_q, n_g)`` float32 of re-ranked
+    distances (smaller = more similar), taking float32 distance matrices; ``kwargs`` are
+    the re-ranker's own hyper-parameters with defaults. The core registers
+    ``k-reciprocal`` (Zhong et al., CVPR 2017); the PSE plugin registers ``ecn``.
+    """
+
+
 HOOK_NAMES = (
     "reid_datasets",
     "reid_backbones",
@@ -109,4 +133,6 @@ HOOK_NAMES = (
     "reid_losses",
     "reid_recipes",
     "reid_commands",
+    "reid_excluders",
+    "reid_rerankers",
 )

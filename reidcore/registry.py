@@ -25,6 +25,8 @@ KINDS = {
     "loss": "reid_losses",
     "recipe": "reid_recipes",
     "command": "reid_commands",
+    "excluder": "reid_excluders",
+    "reranker": "reid_rerankers",
 }
 
 # first-party names -> the distribution that provides them (for "pip install" hints)

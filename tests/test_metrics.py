@@ -161,9 +161,11 @@ def test_custom_excluder_callable():
 def test_to_dict_is_plain_python():
     r = ev([[0.1, 0.9], [0.9, 0.1]], [1, 2], [1, 2], [0, 0], [1, 1])
     out = r.to_dict()
-    assert list(out) == ["rank1", "rank5", "rank10", "rank20", "mAP", "num_queries",
-                         "num_valid_queries", "num_skipped", "excluder"]
-    for key in ("rank1", "rank5", "rank10", "rank20", "mAP"):
+    assert list(out) == ["rank1", "rank5", "rank10", "rank20", "mAP", "mINP", "num_queries",
+                         "num_valid_queries", "num_skipped", "excluder", "ap", "average",
+                         "mAP_step", "mAP_trapezoid"]
+    for key in ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP", "mAP_step",
+                "mAP_trapezoid"):
         assert type(out[key]) is float and 0.0 <= out[key] <= 1.0
     for key in ("num_queries", "num_valid_queries", "num_skipped"):
         assert type(out[key]) is int

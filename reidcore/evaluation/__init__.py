@@ -9,16 +9,26 @@ Typical use::
     print(format_table(result))
 
 The Market-1501 protocol follows Zheng et al., "Scalable Person Re-identification:
-A Benchmark", ICCV 2015; mAP is the non-interpolated AP of scikit-learn >= 0.19.
+A Benchmark", ICCV 2015; mAP is the non-interpolated AP of scikit-learn >= 0.19
+(``ap="step"``) or the official MATLAB code's trapezoid AP (``ap="trapezoid"``);
+CMC, both APs and mINP come from one numba kernel (:mod:`.rank_kernel`).
 """
 
 from __future__ import annotations
 
 from reidcore.evaluation.distances import METRICS, pairwise_distances
-from reidcore.evaluation.metrics import EvalResult, evaluate, format_table
+from reidcore.evaluation.metrics import (
+    AP_DEFINITIONS,
+    AVERAGES,
+    EvalResult,
+    evaluate,
+    format_table,
+)
 from reidcore.evaluation.protocols import (
+    BUILTIN_EXCLUDERS,
     EXCLUDERS,
     Excluder,
+    exclude_cuhk03,
     exclude_diagonal,
     exclude_market1501,
     exclude_none,
@@ -26,11 +36,15 @@ from reidcore.evaluation.protocols import (
 )
 
 __all__ = [
+    "AP_DEFINITIONS",
+    "AVERAGES",
+    "BUILTIN_EXCLUDERS",
     "EXCLUDERS",
     "METRICS",
     "EvalResult",
     "Excluder",
     "evaluate",
+    "exclude_cuhk03",
     "exclude_diagonal",
     "exclude_market1501",
     "exclude_none",

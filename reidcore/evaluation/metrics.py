@@ -23,6 +23,12 @@ __all__ = ["EvalResult", "evaluate", "format_table"]
 #: CMC ranks reported by :meth:`EvalResult.to_dict` and :func:`format_table`.
 REPORTED_RANKS = (1, 5, 10, 20)
 
+#: AP definitions of :func:`evaluate`'s ``ap``.
+AP_DEFINITIONS = ("step", "trapezoid")
+
+#: query averaging of :func:`evaluate`'s ``average``.
+AVERAGES = ("valid", "all")
+
 
 def _readonly_float64(x: Any) -> np.ndarray:
     a = np.array(x, dtype=np.float64)
@@ -37,12 +43,17 @@ class EvalResult:
     Attributes:
         cmc: ``(max_rank,)`` float64, read-only; ``cmc[k-1]`` is the fraction of valid
             queries whose first correct match is within the top ``k``.
-        mAP: mean over valid queries of the average precision, in ``[0, 1]``.
+        mAP: mean of the average precision (the ``ap`` definition), in ``[0, 1]``.
         num_queries: rows of the distance matrix.
         num_valid_queries: queries with at least one correct match after exclusion;
-            ``cmc`` and ``mAP`` are averages over these.
+            with ``average="valid"`` ``cmc``, ``mAP`` and ``mINP`` are means over these.
         num_skipped: ``num_queries - num_valid_queries``.
         excluder: the protocol's name (or the custom excluder's function name).
+        mINP: mean inverse negative penalty (fast-reid): ``num_matches / rank of the
+            last match`` per query.
+        ap: ``"step"`` or ``"trapezoid"``, the AP definition of ``mAP``.
+        average: ``"valid"`` or ``"all"`` (skipped queries count 0 in the denominator).
+        mAP_step, mAP_trapezoid: both AP definitions' means.
     """
 
     cmc: np.ndarray = attrs.field(converter=_readonly_float64,
@@ -52,6 +63,11 @@ class EvalResult:
     num_valid_queries: int
     num_skipped: int
     excluder: str
+    mINP: float = float("nan")
+    ap: str = "step"
+    average: str = "valid"
+    mAP_step: float = float("nan")
+    mAP_trapezoid: float = float("nan")
 
     def rank(self, k: int) -> float:
         """CMC at rank ``k`` (1-based), as a fraction.
@@ -64,8 +80,9 @@ class EvalResult:
         return float(self.cmc[k - 1])
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-Python summary for JSON: ``rank1``, ``rank5``, ``rank10``, ``rank20``
-        and ``mAP`` as fractions in ``[0, 1]``, the three query counts and ``excluder``.
+        """Plain-Python summary for JSON: ``rank1``, ``rank5``, ``rank10``, ``rank20``,
+        ``mAP`` and ``mINP`` as fractions in ``[0, 1]``, the three query counts,
+        ``excluder``, ``ap``, ``average``, ``mAP_step`` and ``mAP_trapezoid``.
 
         A ``rankK`` with ``K > max_rank`` is left out.
         """
@@ -74,10 +91,15 @@ class EvalResult:
         }
         out.update(
             mAP=float(self.mAP),
+            mINP=float(self.mINP),
             num_queries=int(self.num_queries),
             num_valid_queries=int(self.num_valid_queries),
             num_skipped=int(self.num_skipped),
             excluder=self.excluder,
+            ap=self.ap,
+            average=self.average,
+            mAP_step=float(self.mAP_step),
+            mAP_trapezoid=float(self.mAP_trapezoid),
         )
         return out
 
@@ -113,6 +135,34 @@ def _no_valid_query_message(name: str, n_q: int, n_with_gallery_match: int) -> s
     return msg
 
 
+def _groups(q_pids: np.ndarray, g_pids: np.ndarray):
+    """Gallery indices grouped by pid (stable), each query's slice, every group's start."""
+    order = np.argsort(g_pids, kind="stable").astype(np.int64)
+    sorted_pids = g_pids[order]
+    uniq, starts = np.unique(sorted_pids, return_index=True)
+    grp_starts = np.append(starts, len(g_pids)).astype(np.int64)
+    q_start = np.searchsorted(sorted_pids, q_pids, side="left").astype(np.int64)
+    q_stop = np.searchsorted(sorted_pids, q_pids, side="right").astype(np.int64)
+    return order, q_start, q_stop, grp_starts
+
+
+def _resolve_excluder(excluder: Any) -> tuple[str, str, Callable[..., np.ndarray] | None]:
+    """``(name, kernel code name, callable or None)`` of an excluder argument."""
+    from reidcore.evaluation import protocols
+
+    builtin = {fn: name for name, fn in protocols.BUILTIN_EXCLUDERS.items()}
+    if isinstance(excluder, str):
+        if excluder in protocols.BUILTIN_EXCLUDERS:
+            return excluder, excluder, None
+        fn = get_excluder(excluder)
+        if fn in builtin:
+            return excluder, builtin[fn], None
+        return excluder, "mask", fn
+    if excluder in builtin:
+        return builtin[excluder], builtin[excluder], None
+    return getattr(excluder, "__name__", repr(excluder)), "mask", excluder
+
+
 def evaluate(
     distmat: np.ndarray,
     q_pids: np.ndarray,
@@ -121,106 +171,152 @@ def evaluate(
     g_camids: np.ndarray,
     excluder: str | Excluder | Callable[..., np.ndarray] = "market1501",
     max_rank: int = 50,
+    *,
+    ap: str = "step",
+    average: str = "valid",
+    repeats: int = 10,
+    seed: int = 0,
 ) -> EvalResult:
-    """CMC curve and mAP of a distance matrix under an evaluation protocol.
+    """CMC curve, mAP and mINP of a distance matrix under an evaluation protocol.
 
-    For each query the gallery is sorted by ascending distance with a *stable* sort, so
-    equal distances are ranked by gallery index (lower index first); the items the
-    excluder masks are then removed from the ranking. A query with no correct match
-    (same pid) left is skipped and counted in ``num_skipped``. For the others:
+    For each query the gallery is ranked by ascending distance, equal distances by
+    ascending gallery index (as a stable argsort would); the items the excluder masks are
+    left out of the ranking. A query with no correct match (same pid) left is skipped and
+    counted in ``num_skipped``. For the others:
 
-    * CMC: ``cmc[k-1]`` is the fraction of them whose first correct match is at rank
-      ``<= k``;
-    * AP: the mean, over the query's correct matches, of the precision at the rank of
-      each match (non-interpolated "step" AP, as scikit-learn >= 0.19
-      ``average_precision_score`` without ties, torchreid and fast-reid).
+    * CMC: ``cmc[k-1]`` is the fraction of queries whose first correct match is at rank
+      ``<= k`` (``cuhk03``: averaged over ``repeats`` single-gallery-shot draws);
+    * AP, by ``ap``: ``"step"``, the mean over the query's correct matches of the
+      precision at each match (non-interpolated; scikit-learn >= 0.19
+      ``average_precision_score`` without ties, torchreid, fast-reid), or
+      ``"trapezoid"``, the official Market-1501 MATLAB ``compute_AP.m``
+      (``ap += (recall - old_recall) * (old_precision + precision) / 2``,
+      ``old_precision = 1`` at the start; about one point lower);
+    * INP: ``num_matches / (rank of the last match)`` (fast-reid's mINP).
+
+    The work is done by the numba kernel :func:`~reidcore.evaluation.rank_kernel.rank_queries`
+    (parallel over queries, no full argsort per row); custom excluders are evaluated
+    once per query into a ``(n_q, n_g)`` bool mask first.
 
     Args:
-        distmat: ``(n_q, n_g)`` distances (smaller = more similar), e.g. from
-            :func:`~reidcore.evaluation.pairwise_distances`; must not contain NaN.
+        distmat: ``(n_q, n_g)`` float32 or float64 distances (smaller = more similar),
+            e.g. from :func:`~reidcore.evaluation.pairwise_distances`; must not hold NaN.
         q_pids, q_camids: ``(n_q,)`` integer identities and cameras of the queries.
         g_pids, g_camids: ``(n_g,)`` integer identities and cameras of the gallery.
         excluder: a name in :data:`~reidcore.evaluation.EXCLUDERS` (``"market1501"``,
-            ``"diagonal"``, ``"none"``) or an excluder callable.
+            ``"diagonal"``, ``"cuhk03"``, ``"none"``), a name registered by a plugin's
+            ``reid_excluders`` hook, or an excluder callable.
         max_rank: length of the returned CMC curve.
+        ap: ``"step"`` (default) or ``"trapezoid"``: the AP definition of ``mAP``.
+        average: ``"valid"`` (default): means over the valid queries; ``"all"``: over all
+            queries, a skipped query counting 0 (the MATLAB code's denominator).
+        repeats, seed: ``cuhk03`` single-gallery-shot draws (deterministic per seed).
 
     Returns:
-        :class:`EvalResult`.
+        :class:`EvalResult` (``mAP_step`` and ``mAP_trapezoid`` hold both APs).
 
     Raises:
         ValueError: ``distmat`` is not 2-D or holds NaN; an id array's length does not
-            match ``distmat`` (the message names the array); ``max_rank < 1``;
-            ``excluder="diagonal"`` with ``n_q != n_g``; an excluder returns a mask of
-            the wrong shape.
+            match ``distmat`` (the message names the array); ``max_rank < 1``; unknown
+            ``ap``/``average``; ``excluder="diagonal"`` with ``n_q != n_g``; an excluder
+            returns a mask of the wrong shape.
         UnknownNameError: unknown excluder name.
-        EvaluationError: no valid query at all (the message says why).
+        EvaluationError: empty query set or gallery, or no valid query at all (the
+            message says why, e.g. a single-camera dataset under ``market1501``).
     """
+    from reidcore.evaluation.rank_kernel import CODES, rank_queries
+
     distmat = np.asarray(distmat)
     if distmat.ndim != 2:
         raise ValueError(f"distmat must be a 2-D (n_q, n_g) array, got shape {distmat.shape}")
+    if distmat.dtype not in (np.float32, np.float64):
+        distmat = distmat.astype(np.float64)
     n_q, n_g = distmat.shape
-    q_pids = _vector(q_pids, "q_pids", n_q, "distmat rows")
-    q_camids = _vector(q_camids, "q_camids", n_q, "distmat rows")
-    g_pids = _vector(g_pids, "g_pids", n_g, "distmat columns")
-    g_camids = _vector(g_camids, "g_camids", n_g, "distmat columns")
+    q_pids = _vector(q_pids, "q_pids", n_q, "distmat rows").astype(np.int64, copy=False)
+    q_camids = _vector(q_camids, "q_camids", n_q, "distmat rows").astype(np.int64, copy=False)
+    g_pids = _vector(g_pids, "g_pids", n_g, "distmat columns").astype(np.int64, copy=False)
+    g_camids = _vector(g_camids, "g_camids", n_g, "distmat columns").astype(np.int64,
+                                                                            copy=False)
     if max_rank < 1:
         raise ValueError(f"max_rank must be at least 1, got {max_rank}")
-    if np.isnan(distmat).any():
-        raise ValueError("distmat contains NaN; were the embeddings finite?")
-    if isinstance(excluder, str):
-        name, exclude = excluder, get_excluder(excluder)
-        if name == "diagonal" and n_q != n_g:
-            raise ValueError(
-                f"the diagonal excluder needs the query set to be the gallery set, but "
-                f"distmat has shape {distmat.shape}"
-            )
-    else:
-        name, exclude = getattr(excluder, "__name__", repr(excluder)), excluder
-    if n_q == 0 or n_g == 0:
-        raise EvaluationError(f"No valid query: distmat has shape {distmat.shape}.")
-
-    cmc_counts = np.zeros(max_rank, dtype=np.int64)
-    ap_sum = 0.0
-    num_valid = 0
-    n_with_gallery_match = 0
-    for i in range(n_q):
-        ignore = np.asarray(exclude(q_pids[i], q_camids[i], g_pids, g_camids, i), dtype=bool)
-        if ignore.shape != (n_g,):
-            raise ValueError(
-                f"excluder {name!r} returned a mask of shape {ignore.shape} for query {i}, "
-                f"expected ({n_g},)"
-            )
-        order = np.argsort(distmat[i], kind="stable")  # ties: lower gallery index first
-        order = order[~ignore[order]]
-        hits = np.flatnonzero(g_pids[order] == q_pids[i])  # 0-based ranks of correct matches
-        if hits.size == 0:
-            n_with_gallery_match += bool((g_pids == q_pids[i]).any())
-            continue
-        n_with_gallery_match += 1
-        num_valid += 1
-        if hits[0] < max_rank:
-            cmc_counts[hits[0]:] += 1
-        ap_sum += float(np.mean(np.arange(1, hits.size + 1) / (hits + 1.0)))
-
+    if ap not in AP_DEFINITIONS:
+        raise ValueError(f"ap must be one of {', '.join(AP_DEFINITIONS)}, got {ap!r}")
+    if average not in AVERAGES:
+        raise ValueError(f"average must be one of {', '.join(AVERAGES)}, got {average!r}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    name, code_name, exclude = _resolve_excluder(excluder)
+    if code_name == "diagonal" and n_q != n_g:
+        raise ValueError(
+            f"the diagonal excluder needs the query set to be the gallery set, but "
+            f"distmat has shape {distmat.shape}"
+        )
+    if n_q == 0:
+        raise EvaluationError(f"No valid query: the query set is empty (distmat shape "
+                              f"{distmat.shape}).")
+    if n_g == 0:
+        raise EvaluationError(f"No valid query: the gallery is empty (distmat shape "
+                              f"{distmat.shape}).")
+    distmat = np.ascontiguousarray(distmat)
+    mask = np.zeros((1, 1), dtype=np.bool_)
+    if exclude is not None:
+        mask = np.empty((n_q, n_g), dtype=np.bool_)
+        for i in range(n_q):
+            m = np.asarray(exclude(q_pids[i], q_camids[i], g_pids, g_camids, i), dtype=bool)
+            if m.shape != (n_g,):
+                raise ValueError(
+                    f"excluder {name!r} returned a mask of shape {m.shape} for query {i}, "
+                    f"expected ({n_g},)"
+                )
+            mask[i] = m
+    order, q_start, q_stop, grp_starts = _groups(q_pids, g_pids)
+    first, ap_step, ap_trap, inp, _n_pos, shot_hist, bad = rank_queries(
+        distmat, q_pids, q_camids, g_pids, g_camids, CODES[code_name], mask,
+        order, q_start, q_stop, int(max_rank), grp_starts, int(repeats), int(seed),
+    )
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"distmat contains NaN (in {len(rows)} rows, first row {rows[0]}); were the "
+            f"embeddings finite?"
+        )
+    valid = first >= 0
+    num_valid = int(valid.sum())
     if num_valid == 0:
-        raise EvaluationError(_no_valid_query_message(name, n_q, n_with_gallery_match))
+        n_with_match = int(np.isin(q_pids, g_pids).sum())
+        raise EvaluationError(_no_valid_query_message(name, n_q, n_with_match))
+    denom = num_valid if average == "valid" else n_q
+    if code_name == "cuhk03":
+        cmc = np.cumsum(shot_hist.sum(axis=0)) / (float(repeats) * denom)
+    else:
+        hits = np.bincount(first[valid & (first < max_rank)], minlength=max_rank)
+        cmc = np.cumsum(hits[:max_rank]) / float(denom)
+    m_step = float(ap_step.sum() / denom)
+    m_trap = float(ap_trap.sum() / denom)
     return EvalResult(
-        cmc=cmc_counts / num_valid,
-        mAP=ap_sum / num_valid,
+        cmc=cmc,
+        mAP=m_step if ap == "step" else m_trap,
         num_queries=n_q,
         num_valid_queries=num_valid,
         num_skipped=n_q - num_valid,
         excluder=name,
+        mINP=float(inp.sum() / denom),
+        ap=ap,
+        average=average,
+        mAP_step=m_step,
+        mAP_trapezoid=m_trap,
     )
 
 
 def format_table(result: EvalResult) -> str:
-    """A small text table of ``result``: CMC rank-1/5/10/20 and mAP in percent with one
+    """A small text table of ``result``: CMC rank-1/5/10/20, mAP and mINP in percent with one
     decimal, and the valid/skipped query counts. Ranks above ``max_rank`` are left out.
     """
     rows = [(f"rank-{k}", result.rank(k)) for k in REPORTED_RANKS if k <= len(result.cmc)]
     rows.append(("mAP", result.mAP))
-    lines = [f"Evaluation ({result.excluder} protocol)", f"  {'metric':<8} {'value':>6}"]
+    rows.append(("mINP", result.mINP))
+    lines = [f"Evaluation ({result.excluder} protocol, {result.ap} AP)",
+             f"  {'metric':<8} {'value':>6}"]
     lines += [f"  {label:<8} {100.0 * value:>5.1f}%" for label, value in rows]
     lines.append(
         f"  queries: {result.num_valid_queries} valid, {result.num_skipped} skipped "

@@ -3,8 +3,10 @@
 An excluder is called once per query as
 ``excluder(q_pid, q_camid, g_pids, g_camids, q_index)`` and returns a boolean
 ``(n_g,)`` mask, ``True`` for the gallery items that are left out of that query's
-ranking (neither correct nor wrong matches). :data:`EXCLUDERS` maps protocol names to
-excluders; register more there.
+ranking (neither correct nor wrong matches). :data:`EXCLUDERS` maps the built-in
+protocol names to excluders (the rank kernel runs these without calling them); plugins
+add more through the ``reid_excluders`` hook (see :mod:`reidcore.hookspecs`), which
+:func:`get_excluder` consults for names not in :data:`EXCLUDERS`.
 
 The names follow triplet-reid's ``evaluate.py --excluder`` (Hermans, Beyer & Leibe,
 "In Defense of the Triplet Loss for Person Re-Identification", 2017).
@@ -21,6 +23,7 @@ from reidcore.errors import UnknownNameError
 __all__ = [
     "EXCLUDERS",
     "Excluder",
+    "exclude_cuhk03",
     "exclude_diagonal",
     "exclude_market1501",
     "exclude_none",
@@ -94,21 +97,47 @@ def exclude_none(
     return np.zeros(len(g_pids), dtype=bool)
 
 
-#: protocol name -> excluder
-EXCLUDERS: dict[str, Excluder] = {
+def exclude_cuhk03(
+    q_pid: int, q_camid: int, g_pids: np.ndarray, g_camids: np.ndarray, q_index: int
+) -> np.ndarray:
+    """CUHK03's mask (Li et al., "DeepReID", CVPR 2014; torchreid's ``eval_cuhk03``):
+    gallery images of the query's identity from the query's camera, and junk (pid
+    ``-1``, which CUHK03 itself does not have).
+
+    Under the name ``"cuhk03"``, :func:`~reidcore.evaluation.evaluate` also switches the
+    CMC to single-gallery-shot: ``repeats`` seeded draws of one gallery image per
+    identity, CMC averaged over the draws (AP and INP use the whole kept gallery).
+
+    Returns:
+        ``(n_g,)`` bool mask, ``True`` = ignore.
+    """
+    return ((g_pids == q_pid) & (g_camids == q_camid)) | (g_pids == -1)
+
+
+#: the built-in protocols, which the rank kernel evaluates without calling them
+BUILTIN_EXCLUDERS: dict[str, Excluder] = {
     "market1501": exclude_market1501,
     "diagonal": exclude_diagonal,
+    "cuhk03": exclude_cuhk03,
     "none": exclude_none,
 }
 
+#: protocol name -> excluder (the built-ins; more may be added here or by plugins)
+EXCLUDERS: dict[str, Excluder] = dict(BUILTIN_EXCLUDERS)
+
 
 def get_excluder(name: str) -> Excluder:
-    """The excluder registered under ``name`` in :data:`EXCLUDERS`.
+    """The excluder called ``name``: from :data:`EXCLUDERS`, else from the plugins'
+    ``reid_excluders`` hook.
 
     Raises:
         UnknownNameError: no such protocol (the message lists the known ones).
     """
-    try:
+    if name in EXCLUDERS:
         return EXCLUDERS[name]
-    except KeyError:
-        raise UnknownNameError("excluder", name, list(EXCLUDERS)) from None
+    from reidcore.registry import registry
+
+    reg = registry("excluder")
+    if name in reg:
+        return reg.get(name)
+    raise UnknownNameError("excluder", name, sorted(set(EXCLUDERS) | set(reg.names())))
