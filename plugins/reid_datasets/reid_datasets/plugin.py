@@ -20,6 +20,8 @@ def reid_datasets():
         "cuhk03-classic-labeled": "reid_datasets.cuhk03:read_cuhk03_classic_labeled",
         "cuhk03-classic-detected": "reid_datasets.cuhk03:read_cuhk03_classic_detected",
         "mars": "reid_datasets.mars:read_mars",
+        "msmt17": "reid_datasets.msmt17:read_msmt17",
+        "msmt17-trainval": "reid_datasets.msmt17:read_msmt17_trainval",
         "csv": "reid_datasets.csv_reader:read_csv",
         "folder": "reid_datasets.folder:read_folder",
         "synthetic": "reid_datasets.synthetic:read_synthetic",

@@ -236,3 +236,35 @@ def build_mars(root: Path) -> Path:
         savemat(str(info / f"tracks_{part}_info.mat"), {f"track_{part}_info": rows})
     savemat(str(info / "query_IDX.mat"), {"query_IDX": np.array([MARS_QUERY], np.float64)})
     return root
+
+
+# ---------------------------------------------------------------- msmt17
+
+MSMT17 = {
+    "list_train.txt": [
+        "0000/0000_000_01_0303morning_0015_0.jpg 0",
+        "0000/0000_001_05_0303morning_0016_0.jpg 0",
+        "0001/0001_000_14_0303noon_0100_1.jpg 1",
+        "0001/0001_002_03_0303noon_0103_0.jpg 1",
+    ],
+    "list_val.txt": ["0000/0000_002_07_0303afternoon_0021_0.jpg 0"],
+    "list_query.txt": [
+        "0000/0000_000_01_0303morning_0035_0.jpg 0",
+        "0002/0002_000_15_0113noon_0012_0.jpg 2",
+    ],
+    "list_gallery.txt": [
+        "0000/0000_001_02_0303morning_0036_0.jpg 0",
+        "0002/0002_001_10_0113noon_0018_1.jpg 2",
+        "0003/0003_000_09_0113morning_0003_0.jpg 3",
+    ],
+}
+
+
+def build_msmt17(root: Path) -> Path:
+    """MSMT17_V1: train/ and test/ per identity and the four list files."""
+    for i, (file, lines) in enumerate(MSMT17.items()):
+        folder = "train" if file in ("list_train.txt", "list_val.txt") else "test"
+        for j, line in enumerate(lines):
+            write_image(root / folder / line.split()[0], 10 * i + j)
+        (root / file).write_text("\n".join(lines) + "\n")
+    return root
