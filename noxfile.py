@@ -4,6 +4,7 @@
     nox -s tests      # core + every plugin installed editable, all test suites
     nox -s lint       # ruff
     nox -s demo       # trinet on the embedded synthetic dataset, prints CMC/mAP
+    nox -s build      # wheels of reidcore and every plugin into dist/
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def lint(session: nox.Session) -> None:
     """ruff over the core, the plugins, tests and benchmarks."""
     session.install("ruff>=0.4")
     session.run("ruff", "check", ".")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Wheels of every distribution (core and plugins) into dist/."""
+    session.install("uv")
+    for path in [".", *PLUGINS]:
+        session.run("uv", "build", "--wheel", "--out-dir", "dist", path)
 
 
 @nox.session

@@ -10,44 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import attrs
-import numpy as np
 
-from reidcore.data.records import Sample, Split
+from reidcore.data.records import Split
 from reidcore.errors import DatasetError
 from reidcore.hookspecs import hookimpl
 from reidcore.recipe import Recipe, TrainConfig, field
+from reidcore.testing import read_tiny_market, write_tiny_market
 
 
-def write_tiny_dataset(root: Path, num_ids: int = 8, cams: int = 2, per_cam: int = 3,
-                       seed: int = 0) -> Path:
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    colours = rng.integers(0, 255, size=(num_ids, 3))
-    for folder, pids in (("bounding_box_train", range(1, num_ids // 2 + 1)),
-                         ("test", range(num_ids // 2 + 1, num_ids + 1))):
-        for pid in pids:
-            for cam in range(1, cams + 1):
-                for k in range(per_cam):
-                    img = np.clip(colours[pid - 1] + rng.normal(0, 20, (32, 16, 3)), 0, 255)
-                    sub = folder if folder != "test" else ("query" if k == 0 else "bounding_box_test")
-                    out = root / sub / f"{pid:04d}_c{cam}s1_{k:06d}_00.jpg"
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    Image.fromarray(img.astype(np.uint8)).save(out)
-    return root
+def write_tiny_dataset(root: Path, **kw) -> Path:
+    return write_tiny_market(root, **kw)
 
 
 def read_tiny(root: Path | None, **_kw) -> Split:
     if root is None or not root.is_dir():
         raise DatasetError(f"tiny dataset folder {root} does not exist")
-    parts = {}
-    for part, folder in (("train", "bounding_box_train"), ("query", "query"),
-                         ("gallery", "bounding_box_test")):
-        files = sorted((root / folder).glob("*.jpg"))
-        if not files:
-            raise DatasetError(f"{root / folder} has no .jpg files")
-        parts[part] = [Sample(str(f), int(f.name[:4]), int(f.name[6]) - 1) for f in files]
-    return Split("tiny", **parts)
+    return read_tiny_market(root)
 
 
 def tiny_model(num_classes: int = 0, **_kw):

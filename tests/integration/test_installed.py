@@ -71,18 +71,8 @@ def test_trinet_on_synthetic_end_to_end(tmp_path, monkeypatch):
     assert "rank-1" in res.stdout
 
 
-def test_registry_wide_model_contract():
-    import torch
+@pytest.mark.parametrize("name", registry.list_models())
+def test_registry_wide_model_contract(name):
+    from reidcore.testing import check_model_contract
 
-    for name in registry.list_models():
-        model = registry.create_model(name, backbone="resnet18", pretrained="none", num_classes=5)
-        model.train()
-        x = torch.randn(4, 3, 64, 32)
-        out = model(x)
-        emb = out["embedding"]
-        assert emb.shape == (4, model.embedding_dim) and emb.dtype == torch.float32
-        assert torch.isfinite(emb).all()
-        emb.sum().backward()
-        model.eval()
-        with torch.no_grad():
-            assert model(x)["embedding"].shape == (4, model.embedding_dim)
+    check_model_contract(name, backbone="resnet18", pretrained="none")
