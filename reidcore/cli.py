@@ -66,7 +66,8 @@ def cmd_plugins(argv: list[str]) -> int:
         for kind, reg in regs.items():
             names = sorted(n for n, e in reg.entries.items() if e.plugin == info.name)
             if names:
-                parts.append(f"{kind}s: {', '.join(names)}")
+                plural = "losses" if kind == "loss" else f"{kind}s"
+                parts.append(f"{plural}: {', '.join(names)}")
         print(f"{info.name:<12} {info.distribution:<16} {info.version:<9} {'; '.join(parts) or '(nothing)'}")
     return 1 if plugins.failed else 0
 
