@@ -22,6 +22,7 @@ def reid_datasets():
         "mars": "reid_datasets.mars:read_mars",
         "msmt17": "reid_datasets.msmt17:read_msmt17",
         "msmt17-trainval": "reid_datasets.msmt17:read_msmt17_trainval",
+        "combined": "reid_datasets.combined:read_combined",
         "csv": "reid_datasets.csv_reader:read_csv",
         "folder": "reid_datasets.folder:read_folder",
         "synthetic": "reid_datasets.synthetic:read_synthetic",
