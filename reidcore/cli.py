@@ -157,14 +157,36 @@ def cmd_train_or_run(verb: str, argv: list[str]) -> int:
 
 
 # ---------------------------------------------------------------------------- embed / evaluate
+def _read_image_list(path: Path) -> list:
+    """A plain list of image files, one per line (trinet_embed.py's ``files.txt``)."""
+    from reidcore.data.records import Sample
+
+    if not path.is_file():
+        raise ReidError(f"image list {path} does not exist")
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    samples = [Sample(ln, -1, -1) for ln in lines if ln and not ln.startswith("#")]
+    if not samples:
+        raise ReidError(f"image list {path} names no image")
+    return samples
+
+
 def cmd_embed(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m reidcore embed", description=VERBS["embed"])
+    p = argparse.ArgumentParser(
+        prog="python -m reidcore embed", description=VERBS["embed"],
+        epilog="HDF5 output holds `embs` (N×D float32), pids, camids, paths (and `embs_augmented` "
+        "with test-time augmentation); CSV output is triplet-reid's `path,f1,f2,...` lines.")
     p.add_argument("--experiment", type=Path, required=True, help="a trained experiment folder")
     p.add_argument("--part", choices=("query", "gallery", "train"), default="query",
                    help="which part of the dataset to embed [query]")
     p.add_argument("--dataset", help="dataset name [the experiment's]")
     p.add_argument("--data", help="dataset root [the experiment's]")
-    p.add_argument("--output", type=Path, help="HDF5 file [EXPERIMENT/embeddings/PART.h5]")
+    p.add_argument("--images", type=Path,
+                   help="embed the image files listed in this text file (one path per line) "
+                        "instead of a dataset part, as triplet-reid's trinet_embed.py")
+    p.add_argument("--output", help="output file, '-' for CSV on stdout "
+                                    "[EXPERIMENT/embeddings/PART.h5]")
+    p.add_argument("--format", choices=("h5", "csv"),
+                   help="output format [csv when --output ends in .csv or is '-', else h5]")
     p.add_argument("--flip-augment", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--crop-augment", choices=("none", "center", "five"))
     p.add_argument("--aggregator", choices=("mean", "normalized_mean"))
@@ -181,30 +203,41 @@ def cmd_embed(argv: list[str]) -> int:
         "crop_augment": args.crop_augment, "aggregator": args.aggregator, "device": args.device,
     }.items() if v is not None}
     cfg = recipe.config_class.from_json({**saved["config"], **changes})
+    fmt = args.format or ("csv" if args.output and (args.output == "-" or args.output.endswith(".csv")) else "h5")
+    if fmt == "h5" and args.output == "-":
+        p.error("HDF5 cannot be written to stdout; use --format csv or a file name")
 
     import numpy as np
 
-    from reidcore.embeddings import write_embeddings
+    from reidcore.embeddings import write_embeddings, write_embeddings_csv
     from reidcore.engine.device import amp_dtype, resolve_device
     from reidcore.engine.embed import embed_samples
     from reidcore.engine.trainer import load_trained_model
     from reidcore.registry import load_dataset
 
-    experiment.setup_logging(None)
-    split = load_dataset(cfg.dataset, cfg.data)
-    train_split = load_dataset(saved["config"]["dataset"], saved["config"]["data"])
+    if args.images is not None:
+        samples, name = _read_image_list(args.images), args.images.stem
+    else:
+        samples, name = getattr(load_dataset(cfg.dataset, cfg.data), args.part), args.part
     device = resolve_device(cfg.device)
-    model = load_trained_model(recipe, cfg, train_split.num_train_pids, args.experiment, device)
-    samples = getattr(split, args.part)
+    model = load_trained_model(recipe, cfg, None, args.experiment, device)
     embs, aug = embed_samples(model, samples, height=cfg.height, width=cfg.width,
                               batch_size=cfg.embed_batch_size, crop=cfg.crop_augment,
                               flip=cfg.flip_augment, aggregator=cfg.aggregator, device=device,
                               amp_dtype=amp_dtype(device, cfg.amp))
-    out = args.output or args.experiment / "embeddings" / f"{args.part}.h5"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_embeddings(out, embs, np.array([s.pid for s in samples]),
-                     np.array([s.camid for s in samples]), [s.path for s in samples], augmented=aug)
-    print(f"wrote {len(samples)} embeddings of dimension {embs.shape[1]} to {out}")
+    paths = [s.path for s in samples]
+    if fmt == "csv":
+        out = None if args.output == "-" else Path(args.output or args.experiment / "embeddings" / f"{name}.csv")
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        write_embeddings_csv(out, paths, embs)
+    else:
+        out = Path(args.output) if args.output else args.experiment / "embeddings" / f"{name}.h5"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_embeddings(out, embs, np.array([s.pid for s in samples]),
+                         np.array([s.camid for s in samples]), paths, augmented=aug)
+    if out is not None:
+        print(f"wrote {len(samples)} embeddings of dimension {embs.shape[1]} to {out}")
     return 0
 
 

@@ -231,3 +231,35 @@ def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
         file_attrs = {key: _plain(value) for key, value in f.attrs.items()}
     return Embeddings(embs=embs, pids=pids, camids=camids, paths=paths, augmented=augmented,
                       attrs=file_attrs)
+
+
+def write_embeddings_csv(path: str | os.PathLike[str] | None, paths: Sequence[str],
+                         embs: np.ndarray) -> None:
+    """triplet-reid's ``trinet_embed.py`` output: one ``path,f1,f2,...`` line per image.
+
+    ``path`` None writes to standard output; a file is written atomically (temp, rename).
+
+    Raises:
+        EmbeddingsError: ``paths`` and ``embs`` (N, D) differ in length.
+    """
+    import csv
+    import io
+    import sys
+
+    embs = np.asarray(embs, dtype=np.float32)
+    if embs.ndim != 2 or len(paths) != len(embs):
+        raise EmbeddingsError(f"{len(paths)} paths but embeddings of shape {embs.shape}")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for p, row in zip(paths, embs, strict=True):
+        writer.writerow([p, *(f"{v:.7g}" for v in row)])
+    if path is None:
+        sys.stdout.write(buf.getvalue())
+        return
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

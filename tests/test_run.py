@@ -151,3 +151,27 @@ def test_help_does_not_import_torch():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "--batch-p" in res.stdout and "--resume" in res.stdout
+
+
+def test_embed_image_list_to_csv_and_h5(tiny_plugin, tiny_data, tmp_path, capsys):
+    exp = tmp_path / "exp"
+    assert main(tiny_args(tiny_data, exp, "--iterations", "2")) == 0
+    images = sorted(str(p) for p in (tiny_data / "query").glob("*.jpg"))[:3]
+    listing = tmp_path / "files.txt"
+    listing.write_text("\n".join(images) + "\n")
+    capsys.readouterr()
+    assert main(["embed", "--experiment", str(exp), "--images", str(listing), "--output", "-"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split(",")[0] for ln in lines] == images
+    assert all(len(ln.split(",")) == 1 + 8 for ln in lines)
+    out = tmp_path / "q.csv"
+    assert main(["embed", "--experiment", str(exp), "--part", "query", "--output", str(out),
+                 "--flip-augment"]) == 0
+    assert len(out.read_text().splitlines()) == 8
+    assert main(["embed", "--experiment", str(exp), "--part", "gallery"]) == 0
+    from reidcore.embeddings import read_embeddings
+
+    g = read_embeddings(exp / "embeddings" / "gallery.h5")
+    assert g.embs.shape == (16, 8) and list(g.pids[:2]) == [5, 5]
+    assert main(["embed", "--experiment", str(exp), "--images", str(tmp_path / "nope.txt")]) == 2
+    assert "nope.txt does not exist" in capsys.readouterr().err

@@ -117,6 +117,7 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
             "iteration": iteration, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
+            "num_classes": split.num_train_pids,
         })
 
     if start >= cfg.iterations:
@@ -173,9 +174,11 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     return TrainOutcome(it, stopped, signum, seconds, seen / max(seconds, 1e-9))
 
 
-def load_trained_model(recipe: Recipe, cfg: TrainConfig, num_classes: int, exp_dir: Path,
+def load_trained_model(recipe: Recipe, cfg: TrainConfig, num_classes: int | None, exp_dir: Path,
                        device: torch.device) -> torch.nn.Module:
     """The model of ``exp_dir``'s newest checkpoint, in eval mode on ``device``.
+
+    ``num_classes`` (training identities) is read from the checkpoint when it is None.
 
     Raises:
         ExperimentError: the experiment has no checkpoint.
@@ -186,6 +189,10 @@ def load_trained_model(recipe: Recipe, cfg: TrainConfig, num_classes: int, exp_d
     if state is None:
         raise ExperimentError(f"experiment {exp_dir} has no checkpoint in {exp_dir / checkpoint.CHECKPOINT_DIR}")
     cfg_no_download = attrs.evolve(cfg, pretrained="none")  # weights come from the checkpoint
+    if num_classes is None:
+        if "num_classes" not in state:
+            raise ExperimentError(f"the checkpoint of {exp_dir} does not record num_classes")
+        num_classes = int(state["num_classes"])
     model = recipe.build_model(cfg_no_download, num_classes)
     model.load_state_dict(state["model"])
     return model.to(device).eval()
