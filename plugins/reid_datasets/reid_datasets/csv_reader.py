@@ -22,7 +22,7 @@ import csv
 import os
 from pathlib import Path
 
-from reid_datasets._common import identity_map, require_root
+from reid_datasets._common import cached_split, identity_map, require_root
 from reidcore.data import Sample, Split
 from reidcore.errors import DatasetError
 
@@ -97,6 +97,7 @@ def read_csv(
     gallery_csv: str | os.PathLike = "gallery.csv",
     image_root: str | os.PathLike | None = None,
     name: str = "csv",
+    cache: bool = True,
 ) -> Split:
     """Read a dataset described by three CSV lists.
 
@@ -106,6 +107,8 @@ def read_csv(
             ``query.csv``, ``gallery.csv`` in ``root``).
         image_root: the folder that relative image paths are relative to (default ``root``).
         name: the :attr:`Split.name`.
+        cache: use and write the parsed-index cache, keyed by the list files and the
+            folders of the listed images (``$REIDCORE_CACHE/index/``).
 
     Returns:
         A :class:`~reidcore.data.Split` in file order; ``path`` is absolute when
@@ -117,26 +120,46 @@ def read_csv(
     """
     base = require_root(root, "csv", LAYOUT)
     images = _resolve(image_root, base) if image_root is not None else base
-    if not images.is_dir():
-        raise DatasetError(f"Image folder {images} does not exist. Expected layout: {LAYOUT}")
-    lists = {
-        "train": parse_csv(_resolve(train_csv, base)),
-        "query": parse_csv(_resolve(query_csv, base)),
-        "gallery": parse_csv(_resolve(gallery_csv, base)),
-    }
-    pids = identity_map(row[0] for rows in lists.values() for row in rows)
-    parts: dict[str, list[Sample]] = {}
-    for part, rows in lists.items():
-        samples = []
-        for identity, rel, camid, where in rows:
-            path = _resolve(rel, images)
-            if not path.is_file():
-                raise DatasetError(f"{where}: listed image {path} does not exist")
-            pid = pids[identity]
-            if part == "train" and pid == -1:
-                continue
-            samples.append(Sample(str(path), pid, camid))
-        parts[part] = samples
-    if not parts["train"]:
-        raise DatasetError(f"{_resolve(train_csv, base)} lists only junk (identity -1) images")
-    return Split(name, parts["train"], parts["query"], parts["gallery"])
+    files = [_resolve(f, base) for f in (train_csv, query_csv, gallery_csv)]
+
+    def build() -> Split:
+        if not images.is_dir():
+            raise DatasetError(f"Image folder {images} does not exist. Expected layout: {LAYOUT}")
+        lists = {
+            part: parse_csv(f) for part, f in zip(("train", "query", "gallery"), files, strict=True)
+        }
+        pids = identity_map(row[0] for rows in lists.values() for row in rows)
+        parts: dict[str, list[Sample]] = {}
+        for part, rows in lists.items():
+            samples = []
+            for identity, rel, camid, where in rows:
+                path = _resolve(rel, images)
+                if not path.is_file():
+                    raise DatasetError(f"{where}: listed image {path} does not exist")
+                pid = pids[identity]
+                if part == "train" and pid == -1:
+                    continue
+                samples.append(Sample(str(path), pid, camid))
+            parts[part] = samples
+        if not parts["train"]:
+            raise DatasetError(f"{files[0]} lists only junk (identity -1) images")
+        return Split(name, parts["train"], parts["query"], parts["gallery"])
+
+    def key_paths() -> list:
+        """The list files and every folder holding a listed image."""
+        folders = set()
+        for f in files:
+            try:
+                folders.update(str(_resolve(row[1], images).parent) for row in parse_csv(f))
+            except DatasetError:
+                pass  # build() reports it
+        return [*files, images, *sorted(folders)]
+
+    return cached_split(
+        "csv",
+        base,
+        key_paths,
+        build,
+        options={"name": name, "files": [str(f) for f in files], "images": str(images)},
+        cache=cache,
+    )

@@ -19,7 +19,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reid_datasets._common import camid_from_name, identity_map, is_image, require_root
+from reid_datasets._common import (
+    cached_split,
+    camid_from_name,
+    identity_map,
+    is_image,
+    require_root,
+)
 from reidcore.data import Sample, Split
 from reidcore.errors import DatasetError
 
@@ -57,6 +63,7 @@ def read_folder(
     query_dir: str = "query",
     gallery_dir: str = "gallery",
     name: str = "folder",
+    cache: bool = True,
 ) -> Split:
     """Read a dataset stored as one sub-folder per identity.
 
@@ -65,6 +72,8 @@ def read_folder(
         train_dir, query_dir, gallery_dir: the part folders' names inside ``root``
             (``train_dir="train_all"`` for prepare.py's train+val folder).
         name: the :attr:`Split.name`.
+        cache: use and write the parsed-index cache, keyed by the part folders and their
+            identity sub-folders (``$REIDCORE_CACHE/index/``).
 
     Returns:
         A :class:`~reidcore.data.Split` sorted by identity folder then file name;
@@ -75,19 +84,38 @@ def read_folder(
             a part holds no image; the message names the folder.
     """
     base = require_root(root, "folder", LAYOUT)
-    lists = {
-        part: _list_part(base / sub, base)
-        for part, sub in (("train", train_dir), ("query", query_dir), ("gallery", gallery_dir))
-    }
-    pids = identity_map(identity for items in lists.values() for identity, _ in items)
-    parts = {
-        part: [
-            Sample(str(path), pids[identity], camid_from_name(path.name))
-            for identity, path in items
-            if not (part == "train" and pids[identity] == -1)
-        ]
-        for part, items in lists.items()
-    }
-    if not parts["train"]:
-        raise DatasetError(f"Folder {base / train_dir} holds only junk (-1) identities")
-    return Split(name, parts["train"], parts["query"], parts["gallery"])
+    subs = (("train", train_dir), ("query", query_dir), ("gallery", gallery_dir))
+
+    def build() -> Split:
+        lists = {part: _list_part(base / sub, base) for part, sub in subs}
+        pids = identity_map(identity for items in lists.values() for identity, _ in items)
+        parts = {
+            part: [
+                Sample(str(path), pids[identity], camid_from_name(path.name))
+                for identity, path in items
+                if not (part == "train" and pids[identity] == -1)
+            ]
+            for part, items in lists.items()
+        }
+        if not parts["train"]:
+            raise DatasetError(f"Folder {base / train_dir} holds only junk (-1) identities")
+        return Split(name, parts["train"], parts["query"], parts["gallery"])
+
+    def key_paths() -> list[Path]:
+        """The part folders and their identity sub-folders."""
+        paths = []
+        for _, sub in subs:
+            folder = base / sub
+            paths.append(folder)
+            if folder.is_dir():
+                paths += [folder / d for d in sorted(os.listdir(folder))]
+        return paths
+
+    return cached_split(
+        "folder",
+        base,
+        key_paths,
+        build,
+        options={"name": name, "parts": [train_dir, query_dir, gallery_dir]},
+        cache=cache,
+    )

@@ -53,6 +53,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -990,4 +991,6 @@ def read_synthetic(
                     raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return index(folder, name)
+    split = index(folder, name)
+    logging.getLogger("reidcore").info("%s (generated in %s)", split.summary(), folder)
+    return split
