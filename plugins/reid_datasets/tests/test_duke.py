@@ -68,11 +68,12 @@ def test_index_cache_used_and_invalidated(tmp_path, monkeypatch):
     _age(data)
     first = read_duke(data)
     index = list((Path(os.environ["REIDCORE_CACHE"]) / "index").glob("duke-*.json"))
-    assert len(index) == 1 and json.loads(index[0].read_text())["version"] == 1
+    assert len(index) == 1 and json.loads(index[0].read_text())["version"] == 2
     calls = []
     real = _common.Split
     monkeypatch.setattr(_common, "Split", lambda *a: calls.append(a) or real(*a))
     assert read_duke(data) == first and len(calls) == 1  # decoded from the index
+    assert json.loads(index[0].read_text())["query"][0][0] == "\0query/0005_c2_f0046985.jpg"
     # a new gallery image changes the folder's mtime: the index is rebuilt
     (data / "bounding_box_test" / "0010_c4_f0000001.jpg").write_bytes(b"\xff\xd8\xff\xd9")
     assert len(read_duke(data).gallery) == 4
