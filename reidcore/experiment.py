@@ -8,6 +8,7 @@ Layout::
       checkpoints/           checkpoint-NNNNNNN.pt (newest two kept)
       embeddings/            query.h5, gallery.h5 (dataset ``embs`` N×D float32, pids, camids, paths)
       report.json            CMC rank-1/5/10/20, mAP, query counts, training summary
+      events.out.tfevents.*  TensorBoard scalars and histograms (tensorboard --logdir EXPERIMENT)
 """
 
 from __future__ import annotations

@@ -108,6 +108,9 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
 
         report["untrained"] = json.loads(untrained_path.read_text())
     experiment.write_json(exp_dir / experiment.REPORT, report)
+    from reidcore.engine.tensorboard import log_report  # eval/rank1, eval/mAP, ...
+
+    log_report(exp_dir, report, enabled=cfg.tensorboard)
     print(format_report(report, title=f"{recipe_name} on {cfg.dataset}"))
     if "untrained" in report:
         u = report["untrained"]

@@ -62,6 +62,8 @@ class TrainConfig:
     seed: int = field(0, "random seed (sampler, augmentation, initialisation)")
     checkpoint_every: int = field(1000, "iterations between checkpoints")
     log_every: int = field(50, "iterations between log lines")
+    progress: bool = field(True, "progress bar with loss, lr and images/s (only when stdout is a terminal)")
+    tensorboard: bool = field(True, "TensorBoard event files in the experiment folder (needs reidcore[tensorboard])")
     max_train_minutes: float | None = field(None, "stop training cleanly after this many minutes (a CPU budget)")
     # embedding and evaluation
     embed_batch_size: int = field(128, "batch size when computing embeddings")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from reidcore.data.dataset import ImageDataset
 from reidcore.data.records import Split
 from reidcore.data.samplers import PKSampler
 from reidcore.data.transforms import train_augment
-from reidcore.engine import checkpoint, schedules
+from reidcore.engine import checkpoint, schedules, tensorboard
 from reidcore.engine.device import amp_dtype, autocast, resolve_device
 from reidcore.engine.signals import GracefulStop
 from reidcore.errors import TrainingDivergedError
@@ -77,6 +79,29 @@ def build_train_loader(cfg: TrainConfig, split: Split, start_iteration: int,
     )
 
 
+def progress_bar(cfg: TrainConfig, start: int):
+    """A tqdm bar over the iterations ``start..cfg.iterations`` on stdout, or ``None``.
+
+    ``None`` when ``cfg.progress`` is false or stdout is not a terminal (log files and CI
+    output keep only the log lines).
+    """
+    if not cfg.progress or not sys.stdout.isatty():
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=cfg.iterations, initial=start, desc="train", unit="it", file=sys.stdout,
+                dynamic_ncols=True, leave=False)
+
+
+def _redirect_logging(bar) -> contextlib.AbstractContextManager:
+    """While the bar is shown, console log lines are printed above it (not through it)."""
+    if bar is None:
+        return contextlib.nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    return logging_redirect_tqdm(loggers=[log], tqdm_class=type(bar))
+
+
 def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
           model: torch.nn.Module | None = None) -> TrainOutcome:
     """Train ``recipe`` on ``split.train`` in ``exp_dir``, resuming from its newest checkpoint.
@@ -84,6 +109,11 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     Checkpoints (model, optimizer, scheduler, grad scaler, iteration, RNG) are written
     every ``cfg.checkpoint_every`` iterations, when training ends, and when a
     SIGINT/SIGTERM or the time budget stops it after the current batch.
+
+    Feedback: a log line every ``cfg.log_every`` iterations (loss, lr, images/s and the
+    criterion's other stats); a progress bar when stdout is a terminal and ``cfg.progress``;
+    TensorBoard scalars and embedding histograms in ``exp_dir`` when ``cfg.tensorboard`` and
+    the ``tensorboard`` package is installed (see :mod:`reidcore.engine.tensorboard`).
 
     Raises:
         TrainingDivergedError: the loss became NaN/inf; the newest checkpoint on disk is
@@ -128,7 +158,14 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     t_log, seen_log = t_start, 0
     budget = cfg.max_train_minutes * 60 if cfg.max_train_minutes else math.inf
     stopped, signum = "done", None
-    with GracefulStop() as stop:
+    writer = tensorboard.open_writer(exp_dir, purge_step=start or None, enabled=cfg.tensorboard)
+    bar = progress_bar(cfg, start)
+    t_batch, rate_ema = t_start, 0.0
+    with contextlib.ExitStack() as cleanup, GracefulStop() as stop:
+        cleanup.callback(writer.close)
+        if bar is not None:
+            cleanup.callback(bar.close)
+            cleanup.enter_context(_redirect_logging(bar))
         for images, labels, _idx in loader:
             images = images.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
@@ -150,13 +187,28 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
             it += 1
             seen += images.shape[0]
             seen_log += images.shape[0]
+            lr = optimizer.param_groups[-1]["lr"]
+            writer.scalars(it, {**stats, "lr": lr}, "train/")
+            if bar is not None:
+                now = time.monotonic()
+                batch_rate = images.shape[0] / max(now - t_batch, 1e-9)
+                rate_ema = batch_rate if rate_ema == 0 else 0.7 * rate_ema + 0.3 * batch_rate
+                t_batch = now
+                bar.set_postfix_str(f"loss {stats['loss']:.4f} lr {lr:.3g} {rate_ema:.1f} img/s",
+                                    refresh=False)
+                bar.update(1)
             if it % cfg.log_every == 0 or it == cfg.iterations:
                 now = time.monotonic()
                 rate = seen_log / max(now - t_log, 1e-9)
                 extra = " ".join(f"{k} {v:.4g}" for k, v in stats.items() if k != "loss")
                 log.info("iter %d/%d loss %.4f lr %.3g %.1f img/s %s", it, cfg.iterations,
-                         stats["loss"], optimizer.param_groups[-1]["lr"], rate, extra)
+                         stats["loss"], lr, rate, extra)
                 t_log, seen_log = now, 0
+                if writer.enabled:
+                    writer.scalars(it, {"images_per_second": rate}, "train/")
+                    emb = outputs["embedding"].detach().float().cpu()
+                    writer.histogram("train/embedding", emb, it)
+                    writer.histogram("train/embedding_norm", emb.norm(dim=1), it)
             if it >= cfg.iterations:
                 break
             if stop.requested:

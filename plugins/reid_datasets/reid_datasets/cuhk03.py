@@ -41,9 +41,10 @@ queries and 5,328 gallery images of 700 identities; detected: 7,365 / 1,400 / 5,
 **Classic protocol** (``protocol="classic"``, ``split_id`` 0..19): split ``split_id`` of
 ``testsets`` names 100 test identities; every image of the other 1,367 identities is
 training data; the test identities' first-camera images (view 1) are the queries and
-their second-camera images (view 2) the gallery, i.e. cross-view multi-shot matching.
-(The original single-shot CMC draws one gallery image per identity at random; torchreid
-instead uses all test images as both query and gallery.)
+their second-camera images (view 2) the gallery: cross-view matching. The original
+protocol's single-shot CMC (one gallery image per identity drawn at random, repeated) is
+the evaluator's ``cuhk03`` excluder (``--excluder cuhk03``); ``market1501`` gives the
+multi-shot figures. (torchreid instead uses all test images as both query and gallery.)
 """
 
 from __future__ import annotations
