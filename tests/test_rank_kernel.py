@@ -174,6 +174,21 @@ def test_larger_random_problem_with_distractors_and_junk(excluder):
         check((distmat, q_pids, g_pids, q_cams, g_cams, excluder, 50, average, 1))
 
 
+@pytest.mark.parametrize("excluder", EXCLUDER_NAMES)
+def test_many_positives_take_the_binary_search_path(excluder):
+    from reidcore.evaluation.rank_kernel import LINEAR_MAX
+
+    rng = np.random.default_rng(11)
+    n_q, n_g = (300, 300) if excluder == "diagonal" else (30, 500)
+    q_pids = rng.integers(1, 4, n_q)
+    g_pids = q_pids.copy() if excluder == "diagonal" else rng.integers(-1, 4, n_g)
+    assert (g_pids == 1).sum() > 2 * LINEAR_MAX
+    q_cams, g_cams = rng.integers(0, 3, n_q), rng.integers(0, 3, n_g)
+    distmat = np.round(rng.random((n_q, n_g)), 2)
+    distmat[0, :] = 0.5  # a row of ties
+    check((distmat, q_pids, g_pids, q_cams, g_cams, excluder, 20, "valid", 2))
+
+
 # --------------------------------------------------------------------------- by hand
 
 

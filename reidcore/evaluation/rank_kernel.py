@@ -5,11 +5,12 @@ For each query (rows in parallel with ``numba.prange``) the kernel
 1. gathers the query's *positives* (gallery items of its identity that the protocol
    keeps) from a pid-grouped index of the gallery and sorts them by
    ``(distance, gallery index)`` (a few items: no full argsort of the row);
-2. makes one pass over the row: every kept *negative* is placed among the sorted
-   positives by binary search, so that ``before[k]`` counts the negatives ranked before
-   the ``k``-th positive;
+2. counts ``cum[k]``, the kept *negatives* ranked before the ``k``-th sorted positive:
+   with at most :data:`LINEAR_MAX` positives by one vectorisable pass over the row per
+   positive (negatives' distances copied once, the rest set to NaN), else by one pass
+   placing every negative among the sorted positives by binary search;
 3. the 0-based rank of the ``k``-th positive in the filtered ranking is then
-   ``r_k = k + sum(before[:k + 1])``, from which CMC, both APs and INP follow.
+   ``r_k = k + cum[k]``, from which CMC, both APs and INP follow.
 
 Ties: items at equal distance are ranked by ascending gallery index (as a stable
 argsort of the row does). Every code path (kernel, tests' reference, the single-shot
@@ -53,6 +54,10 @@ __all__ = ["CODES", "MASK64", "rank_queries", "shot_hash"]
 CODES = {"none": 0, "market1501": 1, "diagonal": 2, "cuhk03": 3, "mask": 4}
 
 MASK64 = (1 << 64) - 1
+
+#: up to this many positives a query counts the negatives before each positive with one
+#: vectorisable pass per positive; above it, each negative is placed by binary search
+LINEAR_MAX = 40
 
 
 @numba.njit(cache=True, inline="always")
@@ -165,40 +170,75 @@ def rank_queries(distmat, q_pids, q_camids, g_pids, g_camids, code, mask,
         spd = pd[order]
         spj = pj[order]
         dmax = spd[npos - 1]
-        # 2. negatives placed among the positives
-        before = np.zeros(npos + 1, np.int64)
-        for j in range(n_g):
-            gp = g_pids[j]
-            if gp == qp:
+        # 2. negatives ranked before each positive: cum[k] for the k-th sorted positive
+        cum = np.zeros(npos, np.int64)
+        if npos <= LINEAR_MAX:
+            # few positives: one vectorisable pass per positive over the negatives' distances
+            # (non-negatives set to NaN, which compares False)
+            nd = np.empty_like(row)
+            nan = row.dtype.type(np.nan)
+            for j in range(n_g):
+                v = row[j]
+                has_nan |= v != v
+                neg = g_pids[j] != qp
+                if code == 1 or code == 3:
+                    neg = neg and g_pids[j] != -1
+                elif code == 2:
+                    neg = neg and j != i
+                elif code == 4:
+                    neg = neg and not mask[i, j]
+                nd[j] = v if neg else nan
+            if has_nan:
+                bad[i] = True
                 continue
-            d = row[j]
-            if d != d:
-                has_nan = True
+            for k in range(npos):
+                dk = row[spj[k]]
+                lt = 0
+                eq = 0
+                for j in range(n_g):
+                    lt += nd[j] < dk
+                    eq += nd[j] == dk
+                if eq > 0:  # ties: negatives with a lower gallery index come first
+                    for j in range(spj[k]):
+                        lt += nd[j] == dk
+                cum[k] = lt
+        else:
+            # many positives: place every negative among them by binary search
+            before = np.zeros(npos + 1, np.int64)
+            for j in range(n_g):
+                gp = g_pids[j]
+                if gp == qp:
+                    continue
+                d = row[j]
+                if d != d:
+                    has_nan = True
+                    continue
+                if d > dmax:
+                    continue
+                if _excluded(code, i, j, qp, qc, gp, g_camids[j], mask):
+                    continue
+                lo = 0
+                hi = npos
+                while lo < hi:  # number of positives with key < (d, j)
+                    mid = (lo + hi) >> 1
+                    if spd[mid] < d or (spd[mid] == d and spj[mid] < j):
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                before[lo] += 1
+            if has_nan:
+                bad[i] = True
                 continue
-            if d > dmax:
-                continue
-            if _excluded(code, i, j, qp, qc, gp, g_camids[j], mask):
-                continue
-            lo = 0
-            hi = npos
-            while lo < hi:  # number of positives with key < (d, j)
-                mid = (lo + hi) >> 1
-                if spd[mid] < d or (spd[mid] == d and spj[mid] < j):
-                    lo = mid + 1
-                else:
-                    hi = mid
-            before[lo] += 1
-        if has_nan:
-            bad[i] = True
-            continue
+            acc = 0
+            for k in range(npos):
+                acc += before[k]
+                cum[k] = acc
         # 3. metrics from the ranks of the positives
-        neg = 0
         s_step = 0.0
         s_trap = 0.0
         r = 0
         for k in range(npos):
-            neg += before[k]
-            r = k + neg
+            r = k + cum[k]
             p = (k + 1.0) / (r + 1.0)
             s_step += p
             if r == 0:
