@@ -25,3 +25,16 @@ def reid_excluders():
         name: f"reidcore.evaluation.protocols:exclude_{name}"
         for name in ("market1501", "diagonal", "cuhk03", "none")
     }
+
+
+@hookimpl
+def reid_commands():
+    return {
+        "visualize": "reidcore.commands.visualize:main",
+        "export": "reidcore.commands.export:main",
+    }
+
+
+@hookimpl
+def reid_rerankers():
+    return {"k-reciprocal": "reidcore.evaluation.rerank_kreciprocal:k_reciprocal_rerank"}

@@ -22,9 +22,10 @@ VERBS = {
     "run": "train a recipe, embed query/gallery, evaluate, write report.json",
     "train": "train a recipe only (checkpoints in the experiment folder)",
     "embed": "write HDF5 embeddings of a dataset part with a trained experiment",
-    "evaluate": "CMC/mAP of query and gallery HDF5 embeddings",
+    "evaluate": "CMC/mAP/mINP of query and gallery HDF5 embeddings (optionally re-ranked)",
 }
-KINDS = ("datasets", "models", "losses", "recipes", "backbones", "commands")
+KINDS = ("datasets", "models", "losses", "recipes", "backbones", "commands", "excluders",
+         "rerankers")
 
 
 def _top_help() -> str:
@@ -241,14 +242,64 @@ def cmd_embed(argv: list[str]) -> int:
     return 0
 
 
+def _ids_for(path: Path, e, dataset_csv: Path | None, excluder: str):
+    """``(pids, camids)`` of an embeddings file, from the file or a triplet-reid CSV."""
+    import numpy as np
+
+    from reidcore.evaluation.dataset_csv import camera_from_path, read_dataset_csv
+
+    pids, camids = e.pids, e.camids
+    if dataset_csv is not None:
+        ids, rel = read_dataset_csv(dataset_csv)
+        if len(ids) != len(e):
+            raise ReidError(f"{dataset_csv} has {len(ids)} lines but {path} has {len(e)} "
+                            f"embeddings; the CSV must list the embedded images in order")
+        if pids is None:
+            pids = ids  # strings, made integers together with the other side's
+        if camids is None:
+            cams = [camera_from_path(r) for r in rel]
+            if all(c is not None for c in cams):
+                camids = np.array(cams, dtype=np.int64)
+    if pids is None:
+        raise ReidError(f"{path} has no 'pids' dataset; give --query-dataset/--gallery-dataset "
+                        f"(a triplet-reid CSV 'identity,relative_path' per row), or write it "
+                        f"with python -m reidcore embed")
+    if camids is None:
+        if excluder in ("market1501", "cuhk03"):
+            raise ReidError(f"no camera ids for {path}: the file has no 'camids' and the "
+                            f"dataset CSV's file names have no '_cN' camera; the {excluder} "
+                            f"protocol needs cameras (try --excluder none or diagonal)")
+        camids = np.zeros(len(e), dtype=np.int64)
+    return pids, camids
+
+
 def cmd_evaluate(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m reidcore evaluate", description=VERBS["evaluate"])
+    p = argparse.ArgumentParser(
+        prog="python -m reidcore evaluate", description=VERBS["evaluate"],
+        epilog="pids/camids come from the HDF5 files ('pids', 'camids'), or from triplet-reid "
+        "dataset CSVs ('identity,relative_path' lines in row order; cameras parsed from "
+        "Market/Duke file names '_cN').")
     p.add_argument("--experiment", type=Path, help="use EXPERIMENT/embeddings/{query,gallery}.h5")
     p.add_argument("--query-embeddings", type=Path)
     p.add_argument("--gallery-embeddings", type=Path)
+    p.add_argument("--query-dataset", type=Path,
+                   help="triplet-reid CSV of the query rows (pids when the HDF5 has none)")
+    p.add_argument("--gallery-dataset", type=Path,
+                   help="triplet-reid CSV of the gallery rows (pids when the HDF5 has none)")
     p.add_argument("--metric", default="euclidean",
                    choices=("euclidean", "sqeuclidean", "cityblock", "cosine"))
-    p.add_argument("--excluder", default="market1501", choices=("market1501", "diagonal", "none"))
+    p.add_argument("--excluder", default="market1501",
+                   help="protocol: market1501 | diagonal | cuhk03 | none, or a plugin's "
+                   "(python -m reidcore list excluders) [market1501]")
+    p.add_argument("--ap", default="step", choices=("step", "trapezoid"),
+                   help="AP definition: step (sklearn>=0.19, torchreid, fast-reid) or "
+                   "trapezoid (official Market-1501 MATLAB code) [step]")
+    p.add_argument("--average", default="valid", choices=("valid", "all"),
+                   help="average over valid queries, or all (skipped count 0; MATLAB) [valid]")
+    p.add_argument("--max-rank", type=int, default=50, help="CMC length [50]")
+    p.add_argument("--rerank", default="none",
+                   help="re-ranker: none | k-reciprocal | a plugin's (python -m reidcore list "
+                   "rerankers); metrics are reported with and without it [none]")
     p.add_argument("--output", type=Path, help="write the result as JSON here")
     args = p.parse_args(argv)
     q, g = args.query_embeddings, args.gallery_embeddings
@@ -260,16 +311,26 @@ def cmd_evaluate(argv: list[str]) -> int:
 
     from reidcore.embeddings import read_embeddings
     from reidcore.evaluation import evaluate, pairwise_distances
+    from reidcore.evaluation.dataset_csv import pids_to_int
     from reidcore.experiment import write_json
     from reidcore.report import format_report
 
     qe, ge = read_embeddings(q), read_embeddings(g)
-    for path, e in ((q, qe), (g, ge)):
-        if e.pids is None or e.camids is None:
-            raise ReidError(f"{path} has no 'pids'/'camids' datasets; write it with python -m reidcore embed")
+    q_pids, q_cams = _ids_for(q, qe, args.query_dataset, args.excluder)
+    g_pids, g_cams = _ids_for(g, ge, args.gallery_dataset, args.excluder)
+    if not (hasattr(q_pids, "dtype") and hasattr(g_pids, "dtype")):
+        q_pids, g_pids = pids_to_int([str(x) for x in q_pids], [str(x) for x in g_pids])
     dist = pairwise_distances(qe.embs, ge.embs, metric=args.metric)
-    result = evaluate(dist, qe.pids, ge.pids, qe.camids, ge.camids, excluder=args.excluder)
+    kw = dict(excluder=args.excluder, max_rank=args.max_rank, ap=args.ap, average=args.average)
+    result = evaluate(dist, q_pids, g_pids, q_cams, g_cams, **kw)
     report = {**result.to_dict(), "metric": args.metric}
+    if args.rerank != "none":
+        from reidcore.registry import registry
+
+        reranker = registry("reranker").get(args.rerank)
+        rd = reranker(qe.embs, ge.embs, metric=args.metric)
+        rr = evaluate(rd, q_pids, g_pids, q_cams, g_cams, **kw)
+        report["reranked"] = {**rr.to_dict(), "metric": args.metric, "reranker": args.rerank}
     print(format_report(report, title=f"{q.name} vs {g.name}"))
     if args.output:
         write_json(args.output, report)

@@ -116,13 +116,15 @@ def reid_excluders() -> Mapping[str, Target]:
 
 @hookspec
 def reid_rerankers() -> Mapping[str, Target]:
-    """Re-rankers of query/gallery distances, usable as ``evaluate --rerank NAME``.
+    """Re-rankers, usable as ``evaluate --rerank NAME`` and ``run --rerank NAME``.
 
-    Target: a callable ``reranker(q_g: ndarray (n_q, n_g), q_q: ndarray (n_q, n_q),
-    g_g: ndarray (n_g, n_g), **kwargs) -> ndarray (n_q, n_g)`` float32 of re-ranked
-    distances (smaller = more similar), taking float32 distance matrices; ``kwargs`` are
-    the re-ranker's own hyper-parameters with defaults. The core registers
-    ``k-reciprocal`` (Zhong et al., CVPR 2017); the PSE plugin registers ``ecn``.
+    Target: a callable ``reranker(query: ndarray (n_q, D) float32, gallery: ndarray
+    (n_g, D) float32, *, metric: str = "euclidean", **kwargs) -> ndarray (n_q, n_g)``
+    float32 of re-ranked distances (smaller = more similar); ``metric`` names a
+    :data:`reidcore.evaluation.METRICS` distance and ``kwargs`` are the re-ranker's own
+    hyper-parameters, each with a default. The core registers ``k-reciprocal``
+    (Zhong et al., CVPR 2017; :mod:`reidcore.evaluation.rerank_kreciprocal`); the PSE
+    plugin registers ``ecn``.
     """
 
 

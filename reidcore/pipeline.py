@@ -17,11 +17,13 @@ log = logging.getLogger("reidcore")
 
 
 def embed_and_evaluate(model, cfg: TrainConfig, split: Split, out_dir: Path | None,
-                       device) -> dict[str, Any]:
+                       device, rerank: bool = True) -> dict[str, Any]:
     """Embed ``split.query`` and ``split.gallery`` with ``model`` and evaluate them.
 
     Writes ``out_dir/query.h5`` and ``out_dir/gallery.h5`` when ``out_dir`` is given.
-    Returns the evaluation's ``to_dict()`` plus the metric.
+    Returns the evaluation's ``to_dict()`` plus the metric; with ``rerank`` and
+    ``cfg.rerank != "none"`` also ``"reranked"``: the same metrics of the re-ranked
+    distances (re-ranker from the ``reid_rerankers`` registry, e.g. ``k-reciprocal``).
     """
     import numpy as np
 
@@ -52,7 +54,21 @@ def embed_and_evaluate(model, cfg: TrainConfig, split: Split, out_dir: Path | No
         np.array([s.camid for s in split.query]), np.array([s.camid for s in split.gallery]),
         excluder=cfg.excluder,
     )
-    return {**result.to_dict(), "metric": cfg.metric}
+    out = {**result.to_dict(), "metric": cfg.metric}
+    rerank_name = getattr(cfg, "rerank", "none")
+    if rerank and rerank_name != "none":
+        from reidcore.registry import registry
+
+        log.info("re-ranking with %s", rerank_name)
+        reranker = registry("reranker").get(rerank_name)
+        rd = reranker(embs["query"], embs["gallery"], metric=cfg.metric)
+        rr = evaluate(
+            rd, np.array([s.pid for s in split.query]), np.array([s.pid for s in split.gallery]),
+            np.array([s.camid for s in split.query]), np.array([s.camid for s in split.gallery]),
+            excluder=cfg.excluder,
+        )
+        out["reranked"] = {**rr.to_dict(), "metric": cfg.metric, "reranker": rerank_name}
+    return out
 
 
 def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = False,
@@ -83,7 +99,7 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
     untrained_path = exp_dir / "untrained.json"
     if eval_untrained and not untrained_path.exists():
         log.info("evaluating the untrained network")
-        untrained = embed_and_evaluate(model.to(device), cfg, split, None, device)
+        untrained = embed_and_evaluate(model.to(device), cfg, split, None, device, rerank=False)
         experiment.write_json(untrained_path, untrained)
 
     outcome = train(recipe, cfg, split, exp_dir, model=model)

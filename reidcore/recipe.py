@@ -71,7 +71,9 @@ class TrainConfig:
     crop_augment: str = field("none", "test-time crops: none | center | five (triplet-reid's embed.py)")
     aggregator: str = field("mean", "how augmented embeddings are combined: mean | normalized_mean")
     metric: str = field("euclidean", "evaluation distance: euclidean | sqeuclidean | cityblock | cosine")
-    excluder: str = field("market1501", "evaluation protocol: market1501 | diagonal | none")
+    excluder: str = field("market1501", "evaluation protocol: market1501 | diagonal | cuhk03 | none")
+    rerank: str = field("none", "re-ranker evaluated besides the plain ranking: none | k-reciprocal "
+                        "(report.json 'reranked')")
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self, recurse=True, value_serializer=lambda _i, _f, v: list(v) if isinstance(v, tuple) else v)
