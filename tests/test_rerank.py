@@ -83,3 +83,18 @@ def test_registered_as_builtin_reranker():
     plugins.reset()
     entry = registry("reranker").entry("k-reciprocal")
     assert entry.plugin == "reidcore" and entry.resolve() is k_reciprocal_rerank
+
+
+def test_sparse_matches_dense_with_duplicate_embeddings_and_small_margin():
+    from reidcore.evaluation.rerank_kreciprocal import _topk_rows
+
+    q, g, _, _ = clustered(30, 120, seed=9)
+    g[60:] = g[:60]  # every gallery embedding twice: exact ties
+    q[10:20] = g[:10]
+    assert np.abs(k_reciprocal_rerank(q, g) - dense(q, g)).max() <= 1e-5
+    import torch
+
+    d = torch.tensor([[3.0, 1.0, 1.0, 1.0, 1.0, 0.5, 1.0]])
+    # a tie run past the topk candidates falls back to a full stable sort
+    np.testing.assert_array_equal(_topk_rows(d, 3, margin=1), [[5, 1, 2]])
+    np.testing.assert_array_equal(_topk_rows(d, 2, margin=0), [[5, 1]])

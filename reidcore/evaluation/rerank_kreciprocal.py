@@ -19,9 +19,10 @@ The algorithm, on the ``N = n_q + n_g`` images of query and gallery together:
 :func:`k_reciprocal_dense` follows these steps with dense ``N x N`` arrays (the
 reference; memory ``O(N^2)``). :func:`k_reciprocal_rerank` gives the same distances
 from the embeddings with ``O(N (k1 + chunk))`` memory: the distance rows are computed
-in chunks twice (once for each row's nearest neighbours and maximum, once for the
-weights ``V`` and the query rows), ``V`` is kept sparse (CSR), and the Jaccard sums
-run over ``V``'s transposed index in a numba kernel. Input distances are assumed
+once, in chunks, for each row's maximum and nearest neighbours (``torch.topk``) and the
+query rows; ``V`` is kept sparse (CSR) with its weights recomputed from the embeddings
+for the pairs it holds, and the Jaccard sums run over ``V``'s transposed index in a
+numba kernel. Input distances are assumed
 symmetric (they are for every metric of :func:`~reidcore.evaluation.pairwise_distances`;
 the authors' code normalises by column maxima, which equals the row maxima then).
 """
@@ -230,12 +231,71 @@ def _jaccard_final(indptr, indices, data, t_ptr, t_rows, t_pos, n_q, lambda_valu
             orig_q[i, j] = jac * one_minus + orig_q[i, j] * lam
 
 
-def _topk_sorted(rows: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` smallest entries of each row, by (value, index)."""
-    part = np.argpartition(rows, k - 1, axis=1)[:, :k]
-    vals = np.take_along_axis(rows, part, axis=1)
-    order = np.lexsort((part, vals), axis=1)
-    return np.take_along_axis(part, order, axis=1)
+@numba.njit(parallel=True, cache=True)
+def _weights(x, indptr, indices, rowmax, metric_code):
+    """``V``'s data: ``exp(-d(i, j))`` normalised over ``R*(i)``, with the squared distance
+    ``d`` recomputed in float64 from the embeddings ``x`` and divided by ``rowmax[i]``."""
+    n = indptr.shape[0] - 1
+    dim = x.shape[1]
+    data = np.empty(indices.shape[0], np.float32)
+    for i in numba.prange(n):
+        a = indptr[i]
+        b = indptr[i + 1]
+        w = np.empty(b - a)
+        if metric_code == 2:
+            ni = 0.0
+            for t in range(dim):
+                ni += np.float64(x[i, t]) * x[i, t]
+            ni = max(np.sqrt(ni), 1e-12)
+        for p in range(a, b):
+            j = indices[p]
+            acc = 0.0
+            if metric_code == 0 or metric_code == 1:
+                for t in range(dim):
+                    diff = np.float64(x[i, t]) - x[j, t]
+                    acc += diff * diff
+                dist = acc if metric_code == 0 else acc * acc
+            elif metric_code == 2:
+                nj = 0.0
+                for t in range(dim):
+                    acc += np.float64(x[i, t]) * x[j, t]
+                    nj += np.float64(x[j, t]) * x[j, t]
+                nj = max(np.sqrt(nj), 1e-12)
+                c = 1.0 - acc / (ni * nj)
+                dist = c * c
+            else:
+                for t in range(dim):
+                    acc += abs(np.float64(x[i, t]) - x[j, t])
+                dist = acc * acc
+            w[p - a] = np.exp(-dist / rowmax[i])
+        tot = w.sum()
+        for p in range(a, b):
+            data[p] = np.float32(w[p - a] / tot)
+    return data
+
+
+#: metric -> code of :func:`_weights`
+_METRIC_CODES = {"euclidean": 0, "sqeuclidean": 1, "cosine": 2, "cityblock": 3}
+
+
+def _topk_rows(d, k: int, margin: int = 8) -> np.ndarray:
+    """Indices of the ``k`` smallest entries of each row of the torch tensor ``d``, ordered
+    by (value, index) exactly as a stable argsort: ``torch.topk`` picks ``k + margin``
+    candidates, which are re-sorted by (value, index); a row whose tie run reaches past
+    the candidates is sorted in full."""
+    import torch
+
+    n = d.shape[1]
+    m = min(k + margin, n)
+    vals, idx = torch.topk(d, m, dim=1, largest=False, sorted=False)
+    vals, idx = vals.cpu().numpy(), idx.cpu().numpy().astype(np.int64)
+    order = np.lexsort((idx, vals), axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    idx = np.take_along_axis(idx, order, axis=1)
+    if m < n:
+        for r in np.flatnonzero(vals[:, k - 1] == vals[:, m - 1]):
+            idx[r, :k] = np.argsort(d[r].cpu().numpy(), kind="stable")[:k]
+    return idx[:, :k]
 
 
 def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str = "euclidean",
@@ -245,26 +305,35 @@ def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str =
 
     Args:
         query: ``(n_q, D)``, gallery: ``(n_g, D)`` embeddings (any real dtype).
-        metric: distance of :func:`~reidcore.evaluation.pairwise_distances` (squared as
-            in the authors' code; ``euclidean`` gives squared Euclidean distances).
+        metric: ``euclidean`` (default), ``sqeuclidean``, ``cosine`` or ``cityblock``, as
+            in :func:`~reidcore.evaluation.pairwise_distances`; squared as in the
+            authors' code (``euclidean`` gives squared Euclidean distances).
         k1, k2, lambda_value: the paper's parameters (defaults 20, 6, 0.3).
-        chunk_size: rows of the ``(chunk, N)`` distance block computed at a time; the
-            working memory is about ``chunk_size * N * 12`` bytes plus the
-            ``(n_q, n_g)`` float32 output and ``O(N (k1 + k1 * k2))`` for sparse ``V``.
-        device: torch device for the distances (``None``: CPU).
+        chunk_size: rows of the ``(chunk, N)`` float32 distance block computed at a time
+            with torch; the working memory is about ``chunk_size * N * 8`` bytes plus the
+            ``(n_q, n_g)`` float32 output and ``O(N k1 k2)`` for the sparse ``V``.
+        device: torch device for the distance blocks (``None``: CPU).
 
     Returns:
         ``(n_q, n_g)`` float32 re-ranked distances (smaller = more similar).
 
     Raises:
-        ValueError: bad parameters, fewer than ``k1 + 2`` images, embeddings of
+        ValueError: bad parameters or metric, fewer than ``k1 + 2`` images, embeddings of
             different dimensions, or non-finite distances.
 
-    Matches :func:`k_reciprocal_dense` on ``pairwise_distances`` of the same embeddings
-    to about 1e-6 (ties in the neighbour lists broken by index in both).
+    One pass over the distance rows finds every row's maximum and its ``max(k1 + 1, k2)``
+    nearest neighbours (ties by index, as a stable argsort) and keeps the query rows;
+    the weights of ``V`` are then recomputed in float64 from the embeddings for the
+    ``O(N k1)`` pairs in the expansion sets. The result matches
+    :func:`k_reciprocal_dense` on ``pairwise_distances`` of the same embeddings to about
+    1e-6.
     """
-    from reidcore.evaluation.distances import pairwise_distances
+    import torch
 
+    from reidcore.evaluation.distances import METRICS
+
+    if metric not in _METRIC_CODES:
+        raise ValueError(f"Unknown metric {metric!r}; known metrics: {', '.join(_METRIC_CODES)}")
     q = np.asarray(query, dtype=np.float32)
     g = np.asarray(gallery, dtype=np.float32)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
@@ -273,37 +342,32 @@ def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str =
     n_q, n_g = len(q), len(g)
     n = n_q + n_g
     _check_params(k1, k2, lambda_value, n)
-    x = np.concatenate([q, g])
+    x = np.ascontiguousarray(np.concatenate([q, g]))
     kk = max(k1 + 1, k2)
-
-    def rows(start: int, stop: int) -> np.ndarray:
-        d = pairwise_distances(x[start:stop], x, metric=metric, device=device)
-        np.multiply(d, d, out=d)
-        if not np.isfinite(d).all():
-            raise ValueError("non-finite distances in re-ranking; are the embeddings finite?")
-        d /= d.max(axis=1, keepdims=True)
-        return d
-
-    # pass 1: the nearest neighbours of every image
+    fn = METRICS[metric]
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    xt = torch.from_numpy(x).to(dev)
     nbr = np.empty((n, kk), dtype=np.int64)
-    for s in range(0, n, chunk_size):
-        e = min(s + chunk_size, n)
-        nbr[s:e] = _topk_sorted(rows(s, e), kk)
+    rowmax = np.empty(n, dtype=np.float64)
+    out = np.empty((n_q, n_g), dtype=np.float32)
+    with torch.no_grad():
+        for s in range(0, n, chunk_size):
+            e = min(s + chunk_size, n)
+            d = fn(xt[s:e], xt)
+            d.mul_(d)
+            if not torch.isfinite(d).all():
+                raise ValueError("non-finite distances in re-ranking; are the embeddings "
+                                 "finite?")
+            mx = d.max(dim=1, keepdim=True).values
+            rowmax[s:e] = mx[:, 0].double().cpu().numpy()
+            d.div_(mx)
+            nbr[s:e] = _topk_rows(d, kk)
+            if s < n_q:
+                out[s:min(e, n_q)] = d[:min(e, n_q) - s, n_q:].cpu().numpy()
+            del d
     half = int(np.around(k1 / 2.0))
     indptr, indices = _expansion_sets(nbr, k1, half)
-    # pass 2: weights of V, and the query rows' distances to the gallery
-    data = np.empty(len(indices), dtype=np.float32)
-    out = np.empty((n_q, n_g), dtype=np.float32)
-    for s in range(0, n, chunk_size):
-        e = min(s + chunk_size, n)
-        d = rows(s, e)
-        for i in range(s, e):
-            a, b = indptr[i], indptr[i + 1]
-            w = np.exp(-d[i - s, indices[a:b]].astype(np.float64))
-            data[a:b] = (w / w.sum()).astype(np.float32)
-        if s < n_q:
-            out[s:min(e, n_q)] = d[:min(e, n_q) - s, n_q:]
-        del d
+    data = _weights(x, indptr, indices, rowmax, _METRIC_CODES[metric])
     if k2 != 1:
         indptr, indices, data = _query_expansion(indptr, indices, data, nbr, k2)
     # transposed index of V: for each column, the rows holding it and their data positions
