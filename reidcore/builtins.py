@@ -28,5 +28,13 @@ def reid_excluders():
 
 
 @hookimpl
+def reid_commands():
+    return {
+        "visualize": "reidcore.commands.visualize:main",
+        "export": "reidcore.commands.export:main",
+    }
+
+
+@hookimpl
 def reid_rerankers():
     return {"k-reciprocal": "reidcore.evaluation.rerank_kreciprocal:k_reciprocal_rerank"}
