@@ -172,6 +172,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
+        "load_average_1_5_15_min_at_end": list(os.getloadavg()),
         "compile_or_cache_load_s": t_compile,
         "kernel_s_best": t_kernel,
         "kernel_s_all": times,

@@ -344,7 +344,9 @@ def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str =
     _check_params(k1, k2, lambda_value, n)
     x = np.ascontiguousarray(np.concatenate([q, g]))
     kk = max(k1 + 1, k2)
-    fn = METRICS[metric]
+    # euclidean: the squared distance directly (the authors square the distances anyway)
+    fn = METRICS["sqeuclidean"] if metric == "euclidean" else METRICS[metric]
+    square = metric != "euclidean"
     dev = torch.device(device) if device is not None else torch.device("cpu")
     xt = torch.from_numpy(x).to(dev)
     nbr = np.empty((n, kk), dtype=np.int64)
@@ -354,7 +356,8 @@ def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str =
         for s in range(0, n, chunk_size):
             e = min(s + chunk_size, n)
             d = fn(xt[s:e], xt)
-            d.mul_(d)
+            if square:
+                d.mul_(d)
             if not torch.isfinite(d).all():
                 raise ValueError("non-finite distances in re-ranking; are the embeddings "
                                  "finite?")
