@@ -68,6 +68,17 @@ def test_visualize_default_output_and_explicit_queries(tiny_experiment, capsys):
     assert "outside" in capsys.readouterr().err
 
 
+def test_visualize_quantised_colours(tiny_experiment, tmp_path, capsys):
+    from PIL import Image
+
+    assert main(["visualize", "--experiment", str(tiny_experiment), "--colors", "16",
+                 "--output", str(tmp_path)]) == 0
+    with Image.open(tmp_path / "ranked_lists.png") as im:
+        assert im.mode == "P" and len(im.getcolors()) <= 16
+    assert main(["visualize", "--experiment", str(tiny_experiment), "--colors", "1"]) == 2
+    assert "--colors" in capsys.readouterr().err
+
+
 def test_visualize_without_matplotlib_names_the_extra(tiny_experiment, tmp_path, monkeypatch,
                                                       capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)

@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the query draw [0]")
     p.add_argument("--thumb-height", type=int, default=128,
                    help="height of each image in pixels; width is half of it [128]")
+    p.add_argument("--colors", type=int, default=0, metavar="N",
+                   help="quantise the ranked-list PNG to N colours (2..256; much smaller "
+                   "files, e.g. for documentation) [0: full colour]")
     p.add_argument("--output", type=Path, help="output folder [EXPERIMENT/visualize]")
     return p
 
@@ -111,6 +114,11 @@ def _font(size: int):
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1: a fixed bitmap font
         return ImageFont.load_default()
+
+
+def _number(value: float) -> str:
+    """Three significant digits, trailing zeros kept (``1.00``, ``0.752``, ``123``)."""
+    return f"{value:#.3g}".rstrip(".")
 
 
 def _resolve(path: str, roots: Sequence[Path]) -> Path | None:
@@ -192,7 +200,7 @@ def draw_ranked_lists(rows: Sequence[dict[str, Any]], thumb_height: int, title: 
         for path, pid, camid, status, rank, dist, reason in row["items"]:
             canvas.paste(_tile(path, roots, tw, th, status), (x, y))
             first = f"#{rank}" if rank is not None else reason
-            label(x, y + cell_h + 2, [first, f"d {dist:.3g}", f"id {pid} c{camid}"])
+            label(x, y + cell_h + 2, [first, f"d {_number(dist)}", f"id {pid} c{camid}"])
             x += cell_w + GAP
         y += cell_h + label_h + GAP
     return canvas
@@ -211,8 +219,10 @@ def draw_cmc(cmc: np.ndarray, mAP: float, title: str, path: Path) -> None:
     for k in (1, 5, 10, 20):
         if k <= len(cmc):
             ax.plot([k], [100 * cmc[k - 1]], "o", color="tab:blue", markersize=4)
+            low = cmc[k - 1] < 0.12  # keep the label inside the axes
             ax.annotate(f"{100 * cmc[k - 1]:.1f}", (k, 100 * cmc[k - 1]),
-                        textcoords="offset points", xytext=(3, -11), fontsize=8)
+                        textcoords="offset points", xytext=(4, 4) if low else (3, -11),
+                        fontsize=8)
     ax.set_xlim(0.5, len(cmc) + 0.5)
     ax.set_ylim(0, 100)
     ax.set_xlabel("rank")
@@ -237,8 +247,11 @@ def _average_precision(distances: np.ndarray, matches: np.ndarray, ignored: np.n
 
 def visualize(exp_dir: Path, output: Path, *, top_k: int = 10, num_queries: int = 8,
               queries: Sequence[int] | None = None, seed: int = 0,
-              thumb_height: int = 128) -> dict[str, Path]:
+              thumb_height: int = 128, colors: int = 0) -> dict[str, Path]:
     """Write ``ranked_lists.png`` and ``cmc.png`` of ``exp_dir`` into ``output``.
+
+    ``colors`` (2..256) quantises the ranked-list image to that many colours; 0 keeps full
+    colour.
 
     Returns:
         ``{"ranked_lists": path, "cmc": path}``.
@@ -247,12 +260,16 @@ def visualize(exp_dir: Path, output: Path, *, top_k: int = 10, num_queries: int 
         ReidError: no such experiment, embeddings without pids/camids/paths, bad numbers,
             or matplotlib missing (the message names the ``viz`` extra).
     """
+    from PIL import Image
+
     from reidcore import experiment
     from reidcore.embeddings import read_embeddings
     from reidcore.evaluation import evaluate, get_excluder, pairwise_distances
 
     if top_k < 1 or num_queries < 1 or thumb_height < 16:
         raise ReidError("--top-k and --num-queries must be >= 1 and --thumb-height >= 16")
+    if colors and not 2 <= colors <= 256:
+        raise ReidError(f"--colors must be 0 (full colour) or 2..256, got {colors}")
     _require_matplotlib()
     saved = experiment.read_args(exp_dir)
     cfg = saved["config"]
@@ -304,6 +321,9 @@ def visualize(exp_dir: Path, output: Path, *, top_k: int = 10, num_queries: int 
              f"{metric} distance, {excluder} protocol")
     image = draw_ranked_lists(rows, thumb_height, title, roots)
     paths = {"ranked_lists": output / "ranked_lists.png", "cmc": output / "cmc.png"}
+    if colors:
+        image = image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT,
+                               dither=Image.Dither.NONE)
     image.save(paths["ranked_lists"], optimize=True)
 
     result = evaluate(dist, qe.pids, ge.pids, qe.camids, ge.camids, excluder=excluder,
@@ -318,7 +338,8 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     out = args.output or args.experiment / "visualize"
     paths = visualize(args.experiment, out, top_k=args.top_k, num_queries=args.num_queries,
-                      queries=args.queries, seed=args.seed, thumb_height=args.thumb_height)
+                      queries=args.queries, seed=args.seed, thumb_height=args.thumb_height,
+                      colors=args.colors)
     for what, path in paths.items():
         print(f"wrote {what.replace('_', ' ')}: {path}")
     return 0
