@@ -126,7 +126,11 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
         model = recipe.build_model(cfg, split.num_train_pids)
     model.to(device)
     criterion = recipe.build_criterion(cfg).to(device)
-    optimizer = build_optimizer(cfg, recipe.param_groups(cfg, model))
+    groups = recipe.param_groups(cfg, model)
+    loss_params = [p for p in criterion.parameters() if p.requires_grad]
+    if loss_params:  # losses with trainable parts (e.g. a verification classifier)
+        groups.append({"params": loss_params, "lr_factor": 1.0})
+    optimizer = build_optimizer(cfg, groups)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedules.from_config(cfg))
     dtype = amp_dtype(device, cfg.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -135,6 +139,7 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     state = checkpoint.load_latest(exp_dir)
     if state is not None:
         model.load_state_dict(state["model"])
+        criterion.load_state_dict(state.get("criterion", {}), strict="criterion" in state)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
@@ -145,6 +150,7 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     def save(iteration: int) -> Path:
         return checkpoint.save_checkpoint(exp_dir, iteration, {
             "iteration": iteration, "model": model.state_dict(),
+            "criterion": criterion.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
             "num_classes": split.num_train_pids,
