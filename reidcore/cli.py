@@ -18,7 +18,7 @@ from reidcore.errors import ReidError
 
 VERBS = {
     "plugins": "list installed plugins, their distributions and what they register",
-    "list": "list registered datasets, models, losses, recipes, backbones or commands",
+    "list": "list registered datasets, models, losses, recipes, backbones, commands, ...",
     "run": "train a recipe, embed query/gallery, evaluate, write report.json",
     "train": "train a recipe only (checkpoints in the experiment folder)",
     "embed": "write HDF5 embeddings of a dataset part with a trained experiment",
@@ -26,6 +26,17 @@ VERBS = {
 }
 KINDS = ("datasets", "models", "losses", "recipes", "backbones", "commands", "excluders",
          "rerankers")
+
+
+def _command_lines() -> list[str]:
+    """Verbs registered through the reid_commands hook (core built-ins and plugins)."""
+    try:
+        from reidcore.registry import registry
+
+        reg = registry("command")
+        return [f"  {n:<10} (command of plugin {reg.entry(n).plugin!r})" for n in reg.names()]
+    except Exception:  # noqa: BLE001 - help must print even with a broken plugin
+        return ["  (plugins may add verbs: python -m reidcore list commands)"]
 
 
 def _top_help() -> str:
@@ -38,7 +49,7 @@ def _top_help() -> str:
     ]
     lines += [f"  {v:<10} {h}" for v, h in VERBS.items()]
     lines += [
-        "  (plugins may add verbs: python -m reidcore list commands)",
+        *_command_lines(),
         "",
         "examples:",
         "  python -m reidcore run trinet --dataset synthetic --backbone resnet18 --pretrained none",

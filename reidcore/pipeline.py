@@ -90,8 +90,7 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
     experiment.setup_logging(exp_dir)
     log.info("reidcore %s: %s recipe %r in %s", __version__, "resuming" if resume else "running",
              recipe_name, exp_dir)
-    split = load_dataset(cfg.dataset, cfg.data)
-    log.info("%s", split.summary())
+    split = load_dataset(cfg.dataset, cfg.data)  # readers log their one-line summary
     device = resolve_device(cfg.device)
 
     torch.manual_seed(cfg.seed)
