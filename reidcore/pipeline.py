@@ -48,26 +48,35 @@ def embed_and_evaluate(model, cfg: TrainConfig, split: Split, out_dir: Path | No
                 out_dir / f"{part}.h5", e, np.array([s.pid for s in samples]),
                 np.array([s.camid for s in samples]), [s.path for s in samples], augmented=aug,
             )
-    dist = pairwise_distances(embs["query"], embs["gallery"], metric=cfg.metric)
-    result = evaluate(
-        dist, np.array([s.pid for s in split.query]), np.array([s.pid for s in split.gallery]),
-        np.array([s.camid for s in split.query]), np.array([s.camid for s in split.gallery]),
-        excluder=cfg.excluder,
-    )
-    out = {**result.to_dict(), "metric": cfg.metric}
+    arrays, pooled = {}, False
+    for part in ("query", "gallery"):
+        samples = getattr(split, part)
+        e = embs[part]
+        pids = np.array([s.pid for s in samples])
+        camids = np.array([s.camid for s in samples])
+        if samples and all("tracklet" in s.extras for s in samples):
+            # video re-ID (MARS protocol): one pooled feature per tracklet
+            from reidcore.evaluation.video import pool_tracklets
+
+            t = pool_tracklets(e, np.array([s.extras["tracklet"] for s in samples]), pids,
+                               camids, method=cfg.tracklet_pooling)
+            e, pids, camids, pooled = t.embs, t.pids, t.camids, True
+        arrays[part] = (e, pids, camids)
+    (qe, qp, qc), (ge, gp, gc) = arrays["query"], arrays["gallery"]
+    kwargs = {"excluder": cfg.excluder, "ap": cfg.ap, "average": cfg.average}
+    dist = pairwise_distances(qe, ge, metric=cfg.metric)
+    out = {**evaluate(dist, qp, gp, qc, gc, **kwargs).to_dict(), "metric": cfg.metric}
+    if pooled:
+        out["tracklet_pooling"] = cfg.tracklet_pooling
     rerank_name = getattr(cfg, "rerank", "none")
     if rerank and rerank_name != "none":
         from reidcore.registry import registry
 
         log.info("re-ranking with %s", rerank_name)
         reranker = registry("reranker").get(rerank_name)
-        rd = reranker(embs["query"], embs["gallery"], metric=cfg.metric)
-        rr = evaluate(
-            rd, np.array([s.pid for s in split.query]), np.array([s.pid for s in split.gallery]),
-            np.array([s.camid for s in split.query]), np.array([s.camid for s in split.gallery]),
-            excluder=cfg.excluder,
-        )
-        out["reranked"] = {**rr.to_dict(), "metric": cfg.metric, "reranker": rerank_name}
+        rd = reranker(qe, ge, metric=cfg.metric)
+        out["reranked"] = {**evaluate(rd, qp, gp, qc, gc, **kwargs).to_dict(),
+                           "metric": cfg.metric, "reranker": rerank_name}
     return out
 
 

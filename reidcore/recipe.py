@@ -74,6 +74,9 @@ class TrainConfig:
     excluder: str = field("market1501", "evaluation protocol: market1501 | diagonal | cuhk03 | none")
     rerank: str = field("none", "re-ranker evaluated besides the plain ranking: none | k-reciprocal "
                         "(report.json 'reranked')")
+    ap: str = field("step", "AP definition: step (torchreid, fast-reid) | trapezoid (Market-1501 MATLAB)")
+    average: str = field("valid", "average over valid queries | all queries (MATLAB denominator)")
+    tracklet_pooling: str = field("mean", "video datasets (samples with a 'tracklet'): mean | max pooling of frame features")
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self, recurse=True, value_serializer=lambda _i, _f, v: list(v) if isinstance(v, tuple) else v)

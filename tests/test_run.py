@@ -175,3 +175,15 @@ def test_embed_image_list_to_csv_and_h5(tiny_plugin, tiny_data, tmp_path, capsys
     assert g.embs.shape == (16, 8) and list(g.pids[:2]) == [5, 5]
     assert main(["embed", "--experiment", str(exp), "--images", str(tmp_path / "nope.txt")]) == 2
     assert "nope.txt does not exist" in capsys.readouterr().err
+
+
+def test_video_dataset_is_evaluated_on_pooled_tracklets(tiny_plugin, tiny_data, tmp_path):
+    exp = tmp_path / "exp"
+    args = tiny_args(tiny_data, exp, "--iterations", "2", "--tracklet-pooling", "max",
+                     "--ap", "trapezoid", "--average", "all")
+    args[args.index("--dataset") + 1] = "tiny-video"
+    assert main(args) == 0
+    report = json.loads((exp / "report.json").read_text())
+    # 4 test identities × 2 cameras: 8 query tracklets (of 1 frame), 8 gallery tracklets (2 frames)
+    assert report["num_queries"] == 8 and report["tracklet_pooling"] == "max"
+    assert report["ap"] == "trapezoid" and report["average"] == "all"

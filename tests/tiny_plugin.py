@@ -28,6 +28,21 @@ def read_tiny(root: Path | None, **_kw) -> Split:
     return read_tiny_market(root)
 
 
+def read_tiny_video(root: Path | None, **_kw) -> Split:
+    """The tiny dataset as video: the images of one (pid, camera) form a tracklet."""
+    import attrs as _attrs
+
+    split = read_tiny(root)
+
+    def with_tracklets(samples):
+        keys = sorted({(s.pid, s.camid) for s in samples})
+        index = {k: i for i, k in enumerate(keys)}
+        return [_attrs.evolve(s, extras={"tracklet": index[(s.pid, s.camid)]}) for s in samples]
+
+    return Split("tiny-video", split.train, with_tracklets(split.query),
+                 with_tracklets(split.gallery))
+
+
 def tiny_model(num_classes: int = 0, **_kw):
     import torch
     from torch import nn
@@ -84,7 +99,7 @@ class TinyRecipe(Recipe):
 
 @hookimpl
 def reid_datasets():
-    return {"tiny": read_tiny}
+    return {"tiny": read_tiny, "tiny-video": read_tiny_video}
 
 
 @hookimpl

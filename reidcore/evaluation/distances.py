@@ -73,7 +73,7 @@ def pairwise_distances(
         chunk_size: queries per chunk; bounds the working memory to about
             ``chunk_size * n_g`` floats on ``device``.
         device: where to compute. ``None``: the device of ``query`` if it is a tensor,
-            else the CPU (pass ``"cuda"`` explicitly for the GPU).
+            else CUDA when available, else the CPU.
 
     Returns:
         ``(n_q, n_g)`` float32 numpy array; entry ``[i, j]`` is the distance of query
@@ -100,7 +100,10 @@ def pairwise_distances(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     if device is None:
-        device = query.device if isinstance(query, torch.Tensor) else torch.device("cpu")
+        if isinstance(query, torch.Tensor):
+            device = query.device
+        else:
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     q = _as_matrix(query, "query", device)
     g = _as_matrix(gallery, "gallery", device)
