@@ -98,7 +98,26 @@ def cmd_list(argv: list[str]) -> int:
             recipe = entry.resolve()
             extra = f"  {recipe.description}"
         print(f"{name:<24} [{entry.plugin}]{extra}")
+        if args.kind == "recipes":
+            print(f"{'':<24} defaults: {_recipe_defaults(recipe.config_class)}")
     return 0
+
+
+def _recipe_defaults(config_class: type) -> str:
+    """The recipe's defaults, as flags: every field of its config (``--batch-p 18 ...``)."""
+    import attrs
+
+    parts = []
+    for f in attrs.fields(config_class):
+        value = " ".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+        if f.name in ("dataset", "data") or value is None:
+            continue
+        flag = f.name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(f"--{flag}" if value else f"--no-{flag}")
+        else:
+            parts.append(f"--{flag} {value}")
+    return " ".join(parts)
 
 
 # ---------------------------------------------------------------------------- train / run

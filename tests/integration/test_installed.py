@@ -77,3 +77,9 @@ def test_registry_wide_model_contract(name):
     from reidcore.testing import check_model_contract
 
     check_model_contract(name, backbone="resnet18", pretrained="none")
+
+
+def test_list_recipes_shows_defaults():
+    out = cli("list", "recipes").stdout
+    dcnn = next(line for line in out.splitlines()[1:] if "--batch-p 8" in line)
+    assert "--optimizer sgd" in dcnn and "--alpha 1.0" in dcnn and "--flip-augment" in dcnn
