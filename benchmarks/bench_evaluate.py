@@ -29,6 +29,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import torch
+from proc_memory import status_mib
 
 from reidcore.evaluation import evaluate, pairwise_distances
 
@@ -53,16 +54,6 @@ def make_problem(seed: int = 0, dim: int = 128):
     g[g_pids <= 0] *= 1.2
     dist = pairwise_distances(q, g)
     return dist, q_pids, g_pids, q_cams, g_cams
-
-
-def _proc_status_mib(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 def _reset_peak_rss() -> bool:
@@ -121,7 +112,7 @@ def main() -> None:
     print(f"numba warm-up (compile or cache load): {t_compile:.2f} s")
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    cur_before = _proc_status_mib("VmRSS")
+    cur_before = status_mib("VmRSS")
     reset_ok = _reset_peak_rss()
     times = []
     result = None
@@ -130,7 +121,7 @@ def main() -> None:
         result = evaluate(dist, q_pids, g_pids, q_cams, g_cams, excluder="market1501")
         times.append(time.perf_counter() - t0)
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    hwm = _proc_status_mib("VmHWM") if reset_ok else None
+    hwm = status_mib("VmHWM") if reset_ok else None
     extra = (hwm - cur_before) if hwm is not None and cur_before is not None else None
     tracemalloc.start()
     evaluate(dist, q_pids, g_pids, q_cams, g_cams, excluder="market1501")

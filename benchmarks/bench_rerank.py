@@ -27,24 +27,15 @@ from pathlib import Path
 import numba
 import numpy as np
 import torch
+from proc_memory import status_mib
 
 from reidcore.evaluation import pairwise_distances
 from reidcore.evaluation.rerank_kreciprocal import k_reciprocal_dense, k_reciprocal_rerank
 
 
-def _status_mib(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
 def measured(fn, *args, **kwargs):
     """``(result, seconds, peak RSS MiB above the RSS before, or None)``."""
-    before = _status_mib("VmRSS")
+    before = status_mib("VmRSS")
     try:
         Path("/proc/self/clear_refs").write_text("5")
         reset = True
@@ -53,7 +44,7 @@ def measured(fn, *args, **kwargs):
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)
     dt = time.perf_counter() - t0
-    peak = _status_mib("VmHWM") if reset else None
+    peak = status_mib("VmHWM") if reset else None
     extra = peak - before if peak is not None and before is not None else None
     return out, dt, extra
 
@@ -103,7 +94,7 @@ def main() -> None:
     out, t_big, m_big = measured(k_reciprocal_rerank, q, g, chunk_size=args.chunk_size)
     print(f"N = {n} ({args.n_query} + {args.n_gallery}), D = {args.dim}: sparse "
           f"{t_big:.2f} s, peak RSS +{m_big or float('nan'):.0f} MiB above the "
-          f"{_status_mib('VmRSS') or float('nan'):.0f} MiB before "
+          f"{status_mib('VmRSS') or float('nan'):.0f} MiB before "
           f"(output {out.nbytes / 2**20:.0f} MiB included); numba threads "
           f"{numba.get_num_threads()}, torch threads {torch.get_num_threads()}")
 
