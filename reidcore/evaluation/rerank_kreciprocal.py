@@ -160,42 +160,37 @@ def _expansion_sets(nbr, k1, half):
     return indptr, indices
 
 
+@numba.njit(cache=True)
+def _neighbour_columns(indptr, indices, nbr, i, k2):
+    """The column indices of the CSR rows ``nbr[i, :k2]``, concatenated (with repeats)."""
+    tot = 0
+    for a in range(k2):
+        j = nbr[i, a]
+        tot += indptr[j + 1] - indptr[j]
+    cols = np.empty(tot, np.int64)
+    m = 0
+    for a in range(k2):
+        j = nbr[i, a]
+        for p in range(indptr[j], indptr[j + 1]):
+            cols[m] = indices[p]
+            m += 1
+    return cols
+
+
 @numba.njit(parallel=True, cache=True)
 def _query_expansion(indptr, indices, data, nbr, k2):
     """CSR of ``V_qe[i] = sum(V[nbr[i, :k2]]) / k2`` (float32, indices sorted)."""
     n = indptr.shape[0] - 1
     counts = np.zeros(n, np.int64)
     for i in numba.prange(n):
-        tot = 0
-        for a in range(k2):
-            j = nbr[i, a]
-            tot += indptr[j + 1] - indptr[j]
-        cols = np.empty(tot, np.int64)
-        m = 0
-        for a in range(k2):
-            j = nbr[i, a]
-            for p in range(indptr[j], indptr[j + 1]):
-                cols[m] = indices[p]
-                m += 1
-        counts[i] = np.unique(cols).shape[0]
+        counts[i] = np.unique(_neighbour_columns(indptr, indices, nbr, i, k2)).shape[0]
     out_ptr = np.zeros(n + 1, np.int64)
     for i in range(n):
         out_ptr[i + 1] = out_ptr[i] + counts[i]
     out_idx = np.empty(out_ptr[n], np.int64)
     out_val = np.zeros(out_ptr[n], np.float32)
     for i in numba.prange(n):
-        tot = 0
-        for a in range(k2):
-            j = nbr[i, a]
-            tot += indptr[j + 1] - indptr[j]
-        cols = np.empty(tot, np.int64)
-        m = 0
-        for a in range(k2):
-            j = nbr[i, a]
-            for p in range(indptr[j], indptr[j + 1]):
-                cols[m] = indices[p]
-                m += 1
-        u = np.unique(cols)
+        u = np.unique(_neighbour_columns(indptr, indices, nbr, i, k2))
         s = out_ptr[i]
         out_idx[s:s + u.shape[0]] = u
         for a in range(k2):  # rows summed in order, as the dense mean does
