@@ -112,6 +112,14 @@ def _imagenet(weights_enum):
     return get
 
 
+def _resnet(constructor, weights, pretrained: Pretrained, in_channels: int,
+            last_stride: int) -> ResNetBackbone:
+    """A torchvision ResNet without ``avgpool``/``fc``, initialised as ``pretrained`` says."""
+    module = ResNetBackbone(constructor(weights=None), last_stride)
+    return initialise_backbone(module, pretrained, first_conv="conv1", in_channels=in_channels,
+                               imagenet=_imagenet(weights), drop_prefixes=("fc.",))
+
+
 def resnet18(
     pretrained: Pretrained = "none", in_channels: int = 3, last_stride: int = 2
 ) -> ResNetBackbone:
@@ -123,15 +131,8 @@ def resnet18(
         WeightsError: missing/unreadable weights file or mismatched keys.
         ValueError: ``last_stride`` not 1 or 2, ``in_channels < 1``.
     """
-    module = ResNetBackbone(torchvision.models.resnet18(weights=None), last_stride)
-    return initialise_backbone(
-        module,
-        pretrained,
-        first_conv="conv1",
-        in_channels=in_channels,
-        imagenet=_imagenet(torchvision.models.ResNet18_Weights.IMAGENET1K_V1),
-        drop_prefixes=("fc.",),
-    )
+    return _resnet(torchvision.models.resnet18, torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
+                   pretrained, in_channels, last_stride)
 
 
 def resnet50(
@@ -146,15 +147,8 @@ def resnet50(
         WeightsError: missing/unreadable weights file or mismatched keys.
         ValueError: ``last_stride`` not 1 or 2, ``in_channels < 1``.
     """
-    module = ResNetBackbone(torchvision.models.resnet50(weights=None), last_stride)
-    return initialise_backbone(
-        module,
-        pretrained,
-        first_conv="conv1",
-        in_channels=in_channels,
-        imagenet=_imagenet(torchvision.models.ResNet50_Weights.IMAGENET1K_V1),
-        drop_prefixes=("fc.",),
-    )
+    return _resnet(torchvision.models.resnet50, torchvision.models.ResNet50_Weights.IMAGENET1K_V1,
+                   pretrained, in_channels, last_stride)
 
 
 def mobilenet_v2(
