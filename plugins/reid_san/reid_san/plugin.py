@@ -1,0 +1,8 @@
+"""Hook implementations of reid-san: names mapped to lazily imported targets.
+
+Only strings: listing plugins imports neither torch nor this package's modules.
+"""
+
+from __future__ import annotations
+
+from reidcore.hookspecs import hookimpl
