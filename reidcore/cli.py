@@ -25,7 +25,7 @@ VERBS = {
     "evaluate": "CMC/mAP/mINP of query and gallery HDF5 embeddings (optionally re-ranked)",
 }
 KINDS = ("datasets", "models", "losses", "recipes", "backbones", "commands", "excluders",
-         "rerankers")
+         "rerankers", "keypoint_estimators")
 
 
 def _command_lines() -> list[str]:

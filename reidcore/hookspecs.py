@@ -128,6 +128,20 @@ def reid_rerankers() -> Mapping[str, Target]:
     """
 
 
+@hookspec
+def reid_keypoint_estimators() -> Mapping[str, Target]:
+    """Body-keypoint estimators that fill in keypoints for images without them.
+
+    Target: a callable ``estimator(paths: Sequence[str]) -> ndarray (N, J, 3)`` float32
+    of ``x, y`` in pixels of each image (0-based) and a confidence in ``[0, 1]`` per joint
+    (0 = not found), in the Market-1501 body-point joint order (J = 14: head, neck, right
+    shoulder, elbow, wrist, left shoulder, elbow, wrist, right hip, knee, ankle, left hip,
+    knee, ankle). Used by reid-pse's ``*-pose-maps`` datasets when ``--keypoint-estimator``
+    names one; no estimator ships with reidcore (e.g. wrap OpenPose or a torchvision
+    Keypoint R-CNN in your own plugin and map its joints to this order).
+    """
+
+
 HOOK_NAMES = (
     "reid_datasets",
     "reid_backbones",
@@ -137,4 +151,5 @@ HOOK_NAMES = (
     "reid_commands",
     "reid_excluders",
     "reid_rerankers",
+    "reid_keypoint_estimators",
 )

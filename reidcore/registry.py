@@ -27,6 +27,7 @@ KINDS = {
     "command": "reid_commands",
     "excluder": "reid_excluders",
     "reranker": "reid_rerankers",
+    "keypoint_estimator": "reid_keypoint_estimators",
 }
 
 # first-party names -> the distribution that provides them (for "pip install" hints)
