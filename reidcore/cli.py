@@ -227,7 +227,8 @@ def cmd_embed(argv: list[str]) -> int:
     from reidcore import experiment
     from reidcore.registry import registry
 
-    saved = experiment.read_args(args.experiment)
+    train_dir = experiment.final_training_dir(args.experiment)  # a staged recipe's last stage
+    saved = experiment.read_args(train_dir)
     recipe = registry("recipe").get(saved["recipe"])()
     changes = {k: v for k, v in {
         "dataset": args.dataset, "data": args.data, "flip_augment": args.flip_augment,
@@ -251,11 +252,13 @@ def cmd_embed(argv: list[str]) -> int:
     else:
         samples, name = getattr(load_dataset(cfg.dataset, cfg.data), args.part), args.part
     device = resolve_device(cfg.device)
-    model = load_trained_model(recipe, cfg, None, args.experiment, device)
+    model = load_trained_model(recipe, cfg, None, train_dir, device)
     embs, aug = embed_samples(model, samples, height=cfg.height, width=cfg.width,
                               batch_size=cfg.embed_batch_size, crop=cfg.crop_augment,
                               flip=cfg.flip_augment, aggregator=cfg.aggregator, device=device,
-                              amp_dtype=amp_dtype(device, cfg.amp))
+                              amp_dtype=amp_dtype(device, cfg.amp),
+                              dataset_fn=lambda s, h, w: recipe.embed_dataset(cfg, s, h, w),
+                              flip_fn=recipe.flip_input)
     paths = [s.path for s in samples]
     if fmt == "csv":
         out = None if args.output == "-" else Path(args.output or args.experiment / "embeddings" / f"{name}.csv")

@@ -66,6 +66,17 @@ def create(exp_dir: Path, recipe: str, config: dict[str, Any]) -> None:
     write_json(exp_dir / ARGS, {"recipe": recipe, "reidcore_version": __version__, "config": config})
 
 
+def final_training_dir(exp_dir: Path) -> Path:
+    """Where the experiment's final model was trained: ``exp_dir``, or for a multi-stage
+    recipe its last stage folder ``exp_dir/stages/NAME`` (stages sort by name)."""
+    stages = Path(exp_dir) / "stages"
+    if not (Path(exp_dir) / "checkpoints").is_dir() and stages.is_dir():
+        done = sorted(p for p in stages.iterdir() if (p / ARGS).exists())
+        if done:
+            return done[-1]
+    return Path(exp_dir)
+
+
 def read_args(exp_dir: Path) -> dict[str, Any]:
     """``args.json`` of an existing experiment.
 

@@ -17,10 +17,11 @@ log = logging.getLogger("reidcore")
 
 
 def embed_and_evaluate(model, cfg: TrainConfig, split: Split, out_dir: Path | None,
-                       device, rerank: bool = True) -> dict[str, Any]:
+                       device, rerank: bool = True, recipe: Recipe | None = None) -> dict[str, Any]:
     """Embed ``split.query`` and ``split.gallery`` with ``model`` and evaluate them.
 
     Writes ``out_dir/query.h5`` and ``out_dir/gallery.h5`` when ``out_dir`` is given.
+    The recipe (default: the base :class:`Recipe`) supplies the test inputs and their flip.
     Returns the evaluation's ``to_dict()`` plus the metric; with ``rerank`` and
     ``cfg.rerank != "none"`` also ``"reranked"``: the same metrics of the re-ranked
     distances (re-ranker from the ``reid_rerankers`` registry, e.g. ``k-reciprocal``).
@@ -32,6 +33,7 @@ def embed_and_evaluate(model, cfg: TrainConfig, split: Split, out_dir: Path | No
     from reidcore.engine.embed import embed_samples
     from reidcore.evaluation import evaluate, pairwise_distances
 
+    recipe = recipe or Recipe()
     embs = {}
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -41,6 +43,7 @@ def embed_and_evaluate(model, cfg: TrainConfig, split: Split, out_dir: Path | No
             model, samples, height=cfg.height, width=cfg.width, batch_size=cfg.embed_batch_size,
             crop=cfg.crop_augment, flip=cfg.flip_augment, aggregator=cfg.aggregator,
             device=device, amp_dtype=amp_dtype(device, cfg.amp),
+            dataset_fn=lambda s, h, w: recipe.embed_dataset(cfg, s, h, w), flip_fn=recipe.flip_input,
         )
         embs[part] = e
         if out_dir is not None:
@@ -91,7 +94,6 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
 
     from reidcore.engine.device import resolve_device
     from reidcore.engine.trainer import train
-    from reidcore.report import format_report
 
     recipe: Recipe = get_recipe(recipe_name)
     if not resume:
@@ -102,31 +104,96 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
     split = load_dataset(cfg.dataset, cfg.data)  # readers log their one-line summary
     device = resolve_device(cfg.device)
 
+    stages = recipe.stages(cfg)
+    if stages:
+        return _run_stages(recipe_name, stages, cfg, split, exp_dir, device,
+                           eval_untrained=eval_untrained, evaluate_after=evaluate_after)
     torch.manual_seed(cfg.seed)
     model = recipe.build_model(cfg, split.num_train_pids)
-    untrained_path = exp_dir / "untrained.json"
-    if eval_untrained and not untrained_path.exists():
-        log.info("evaluating the untrained network")
-        untrained = embed_and_evaluate(model.to(device), cfg, split, None, device, rerank=False)
-        experiment.write_json(untrained_path, untrained)
-
+    if eval_untrained:
+        _eval_untrained(model, recipe, cfg, split, exp_dir, device)
     outcome = train(recipe, cfg, split, exp_dir, model=model)
     if outcome.stopped == "signal":
-        log.info("stopped by signal %s at iteration %d; continue with: python -m reidcore "
-                 "%s --resume --experiment %s", outcome.signum, outcome.iteration,
-                 "run" if evaluate_after else "train", exp_dir)
-        return 128 + int(outcome.signum or 0)
+        return _stopped(outcome, exp_dir, evaluate_after)
     if not evaluate_after:
         return 0
+    return _report(recipe_name, recipe, cfg, split, exp_dir, device, model, outcome)
+
+
+def _stopped(outcome, exp_dir: Path, evaluate_after: bool) -> int:
+    log.info("stopped by signal %s at iteration %d; continue with: python -m reidcore "
+             "%s --resume --experiment %s", outcome.signum, outcome.iteration,
+             "run" if evaluate_after else "train", exp_dir)
+    return 128 + int(outcome.signum or 0)
+
+
+def _eval_untrained(model, recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path, device) -> None:
+    untrained_path = exp_dir / "untrained.json"
+    if not untrained_path.exists():
+        log.info("evaluating the untrained network")
+        untrained = embed_and_evaluate(model.to(device), cfg, split, None, device, rerank=False,
+                                       recipe=recipe)
+        experiment.write_json(untrained_path, untrained)
+
+
+def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_dir: Path, device,
+                *, eval_untrained: bool, evaluate_after: bool) -> int:
+    """Train each :class:`~reidcore.recipe.Stage` in ``exp_dir/stages/NAME``, then report the last."""
+    import torch
+
+    from reidcore.engine.trainer import train
+
+    splits = {(cfg.dataset, cfg.data): split}
+    prev: Path | None = None
+    outcomes = []
+    for i, stage in enumerate(stages):
+        st_recipe = get_recipe(stage.recipe)
+        st_cfg = stage.config
+        if st_cfg.init_checkpoint == "previous":
+            if prev is None:
+                raise ValueError(f"stage {stage.name!r} starts from 'previous' but is the first stage")
+            st_cfg = attrs.evolve(st_cfg, init_checkpoint=str(prev))
+        st_dir = exp_dir / "stages" / stage.name
+        if not (st_dir / experiment.ARGS).exists():
+            experiment.create(st_dir, stage.recipe, st_cfg.to_json())
+        key = (st_cfg.dataset, st_cfg.data)
+        if key not in splits:
+            splits[key] = load_dataset(st_cfg.dataset, st_cfg.data)
+        st_split = splits[key]
+        log.info("stage %d/%d %r: recipe %s on %s, %d iterations", i + 1, len(stages), stage.name,
+                 stage.recipe, st_cfg.dataset, st_cfg.iterations)
+        torch.manual_seed(st_cfg.seed)
+        model = st_recipe.build_model(st_cfg, st_split.num_train_pids)
+        if eval_untrained and i == len(stages) - 1:
+            _eval_untrained(model, st_recipe, st_cfg, st_split, exp_dir, device)
+        outcome = train(st_recipe, st_cfg, st_split, st_dir, model=model)
+        outcomes.append({"stage": stage.name, "recipe": stage.recipe, **attrs.asdict(outcome)})
+        if outcome.stopped == "signal":
+            return _stopped(outcome, exp_dir, evaluate_after)
+        prev = st_dir
+    if not evaluate_after:
+        return 0
+    return _report(recipe_name, st_recipe, st_cfg, st_split, exp_dir, device, model, outcome,
+                   stages=outcomes)
+
+
+def _report(recipe_name: str, recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
+            device, model, outcome, stages: list | None = None) -> int:
+    from reidcore.report import format_report
 
     log.info("embedding query and gallery")
-    report = embed_and_evaluate(model.eval(), cfg, split, exp_dir / "embeddings", device)
+    report = embed_and_evaluate(model.eval(), cfg, split, exp_dir / "embeddings", device,
+                                recipe=recipe)
     report = {
         "recipe": recipe_name, "dataset": cfg.dataset, "data": cfg.data,
         **report,
         "train": {**attrs.asdict(outcome), "device": str(device)},
         "reidcore_version": __version__,
     }
+    if stages:
+        report["stages"] = stages
+        report["train"]["seconds"] = sum(s["seconds"] for s in stages)
+    untrained_path = exp_dir / "untrained.json"
     if untrained_path.exists():
         import json
 

@@ -65,6 +65,13 @@ class TrainConfig:
     progress: bool = field(True, "progress bar with loss, lr and images/s (only when stdout is a terminal)")
     tensorboard: bool = field(True, "TensorBoard event files in the experiment folder (needs reidcore[tensorboard])")
     max_train_minutes: float | None = field(None, "stop training cleanly after this many minutes (a CPU budget)")
+    # staged training (the PSE seed's --initial-checkpoint / --checkpoint-exclude-scopes / --trainable-scopes)
+    init_checkpoint: str | None = field(
+        None, "initialise the model from this checkpoint file or experiment folder (new runs only)")
+    checkpoint_exclude_scopes: str = field(
+        "", "comma-separated parameter-name prefixes NOT restored from --init-checkpoint (e.g. classifier,backbone.conv1)")
+    trainable_scopes: str = field(
+        "", "comma-separated parameter-name prefixes that are trained; the rest is frozen (empty: train all)")
     # embedding and evaluation
     embed_batch_size: int = field(128, "batch size when computing embeddings")
     flip_augment: bool = field(False, "test-time augmentation: add the horizontally flipped image")
@@ -90,8 +97,29 @@ class TrainConfig:
         return cls(**data)
 
 
+@attrs.frozen
+class Stage:
+    """One stage of a multi-stage recipe (see :meth:`Recipe.stages`).
+
+    Attributes:
+        name: folder name of the stage under ``EXPERIMENT/stages/`` (e.g. ``"1-views"``).
+        recipe: the registered recipe that trains this stage.
+        config: its complete config (a ``config_class`` instance of that recipe). An
+            ``init_checkpoint`` of ``"previous"`` means the previous stage's experiment.
+    """
+
+    name: str
+    recipe: str
+    config: TrainConfig
+
+
 class Recipe:
     """Base class of recipes. Subclasses set the class attributes and build methods.
+
+    Extension points a recipe may override (defaults: RGB images, P×K over identities):
+    :meth:`build_model`, :meth:`build_criterion`, :meth:`param_groups`,
+    :meth:`train_labels`, :meth:`train_dataset`, :meth:`embed_dataset`,
+    :meth:`flip_input` and :meth:`stages`.
 
     Attributes:
         name: the registered name (``run NAME``).
@@ -115,6 +143,52 @@ class Recipe:
     def build_criterion(self, cfg: TrainConfig) -> torch.nn.Module:
         """A module ``criterion(outputs, pids) -> (loss scalar, stats dict[str, float])``."""
         raise NotImplementedError(f"recipe {self.name!r} does not define build_criterion")
+
+    def train_labels(self, cfg: TrainConfig, split: Any) -> list[int]:
+        """Class label per training sample, the P×K sampler's classes (default: relabelled pids)."""
+        return split.train_labels
+
+    def train_dataset(self, cfg: TrainConfig, split: Any, labels: list[int]) -> Any:
+        """The training ``torch.utils.data.Dataset`` of ``(inputs, label, index)``.
+
+        ``inputs`` is a float32 tensor ``(C, H, W)`` given to the model, or a dict with
+        the model input under ``"image"`` plus training targets (e.g. ``"texture"``),
+        which the trainer moves to the device and passes to the criterion as
+        ``criterion(outputs, labels, targets)``. Default: RGB images with
+        :func:`reidcore.data.transforms.train_augment`.
+        """
+        from reidcore.data.dataset import ImageDataset
+        from reidcore.data.transforms import train_augment
+
+        return ImageDataset(split.train, labels, cfg.height, cfg.width,
+                            train_augment(cfg.height, cfg.width, cfg.pad, cfg.flip, cfg.erasing_p),
+                            cache=cfg.cache_images)
+
+    def embed_dataset(self, cfg: TrainConfig, samples: Any, height: int, width: int) -> Any:
+        """Test-time Dataset of ``(x float32 (C, height, width) normalised, label, index)``.
+
+        ``height``/``width`` are larger than the network input when crops are taken.
+        Default: RGB images resized and ImageNet-normalised.
+        """
+        from reidcore.data.dataset import ImageDataset
+        from reidcore.data.transforms import to_normalized
+
+        return ImageDataset(samples, None, height, width, to_normalized())
+
+    def flip_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Horizontal mirror of a test batch ``(B, C, H, W)`` (test-time flip augmentation)."""
+        import torch
+
+        return torch.flip(x, dims=[-1])
+
+    def stages(self, cfg: TrainConfig) -> list[Stage]:
+        """Stages trained one after the other by ``run`` (default: none, a single training).
+
+        When non-empty, ``run`` trains each stage in ``EXPERIMENT/stages/NAME/`` (each
+        resumable), chaining ``init_checkpoint="previous"``, and evaluates the last stage's
+        model with the last stage's recipe.
+        """
+        return []
 
     def param_groups(self, cfg: TrainConfig, model: torch.nn.Module) -> list[dict[str, Any]]:
         """Optimizer parameter groups: the backbone at ``lr * backbone_lr_factor``."""

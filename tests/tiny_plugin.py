@@ -97,6 +97,53 @@ class TinyRecipe(Recipe):
         return Crit()
 
 
+class TinyStagedRecipe(TinyRecipe):
+    """Two stages as the PSE seed trains: the head alone, then everything from that checkpoint."""
+
+    name = "tiny-staged"
+
+    def stages(self, cfg):
+        from reidcore.recipe import Stage
+
+        first = attrs.evolve(cfg, trainable_scopes="head", iterations=2, init_checkpoint=None)
+        second = attrs.evolve(cfg, trainable_scopes="", init_checkpoint="previous",
+                              checkpoint_exclude_scopes="")
+        return [Stage("1-head", "tiny", first), Stage("2-all", "tiny", second)]
+
+
+class TinyTargetsRecipe(TinyRecipe):
+    """Dict inputs: the image plus a per-image target (its mean colour) for the criterion."""
+
+    name = "tiny-targets"
+    seen_targets: list = []
+
+    def train_dataset(self, cfg, split, labels):
+        base = super().train_dataset(cfg, split, labels)
+
+        class WithTarget:
+            def __len__(self):
+                return len(base)
+
+            def __getitem__(self, i):
+                x, label, index = base[i]
+                return {"image": x, "colour": x.mean(dim=(1, 2))}, label, index
+
+        return WithTarget()
+
+    def build_criterion(self, cfg):
+        from torch import nn
+
+        inner = super().build_criterion(cfg)
+        seen = self.seen_targets
+
+        class WithTargets(nn.Module):
+            def forward(self, outputs, pids, targets):
+                seen.append({k: tuple(v.shape) for k, v in targets.items()})
+                return inner(outputs, pids)
+
+        return WithTargets()
+
+
 @hookimpl
 def reid_datasets():
     return {"tiny": read_tiny, "tiny-video": read_tiny_video}
@@ -109,4 +156,4 @@ def reid_models():
 
 @hookimpl
 def reid_recipes():
-    return {"tiny": TinyRecipe}
+    return {"tiny": TinyRecipe, "tiny-staged": TinyStagedRecipe, "tiny-targets": TinyTargetsRecipe}

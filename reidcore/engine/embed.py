@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -18,16 +18,18 @@ AGGREGATORS = ("mean", "normalized_mean")
 PRE_CROP_SCALE = 1.125  # triplet-reid: 288×144 pre-crop for a 256×128 input
 
 
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x
+def _mirror(x: torch.Tensor) -> torch.Tensor:
+    return torch.flip(x, dims=[-1])
 
 
-def views(batch: torch.Tensor, height: int, width: int, crop: str, flip: bool) -> list[torch.Tensor]:
-    """Test-time views of a uint8 batch ``(B, 3, H', W')``: each ``(B, 3, height, width)``.
+def views(batch: torch.Tensor, height: int, width: int, crop: str, flip: bool,
+          flip_fn: Callable[[torch.Tensor], torch.Tensor] = _mirror) -> list[torch.Tensor]:
+    """Test-time views of a batch ``(B, C, H', W')``: each ``(B, C, height, width)``.
 
     ``crop="none"`` expects ``H' = height``; ``center`` and ``five`` (4 corners + centre)
     crop ``height × width`` out of the larger pre-crop image. ``flip`` adds the mirror of
-    each crop, so ``five`` with flip gives 10 views.
+    each crop (``flip_fn``, default a horizontal flip of every channel; pose-map inputs
+    also swap left/right joint channels), so ``five`` with flip gives 10 views.
     """
     _, _, ph, pw = batch.shape
     if crop == "none":
@@ -39,7 +41,7 @@ def views(batch: torch.Tensor, height: int, width: int, crop: str, flip: bool) -
             for y, x in ((0, 0), (0, pw - width), (ph - height, 0), (ph - height, pw - width)):
                 crops.append(batch[:, :, y:y + height, x:x + width])
     if flip:
-        crops = crops + [torch.flip(c, dims=[-1]) for c in crops]
+        crops = crops + [flip_fn(c) for c in crops]
     return crops
 
 
@@ -48,8 +50,14 @@ def embed_samples(model: torch.nn.Module, samples: Sequence[Sample], *, height: 
                   batch_size: int = 128, crop: str = "none", flip: bool = False,
                   aggregator: str = "mean", device: torch.device | str = "cpu",
                   amp_dtype: torch.dtype | None = None, workers: int = 0,
-                  progress=None) -> tuple[np.ndarray, np.ndarray | None]:
+                  progress=None, dataset_fn: Callable | None = None,
+                  flip_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Embed every sample: ``(embs (N, D) float32, augmented (N, A, D) float32 | None)``.
+
+    ``dataset_fn(samples, height, width)`` builds the test Dataset of ``(x float32 (C, h, w)
+    normalised, label, index)`` (default: RGB images, see
+    :meth:`reidcore.recipe.Recipe.embed_dataset`); ``flip_fn`` mirrors a batch for ``flip``.
 
     ``augmented`` holds each view's embedding when there is more than one view (A > 1),
     as triplet-reid's ``embed.py`` stores them. ``mean`` averages the views;
@@ -65,15 +73,17 @@ def embed_samples(model: torch.nn.Module, samples: Sequence[Sample], *, height: 
         raise ValueError(f"unknown aggregator {aggregator!r}; known: {', '.join(AGGREGATORS)}")
     device = torch.device(device)
     ph, pw = (height, width) if crop == "none" else (round(height * PRE_CROP_SCALE), round(width * PRE_CROP_SCALE))
-    dataset = ImageDataset(samples, None, ph, pw, _identity)
+    if dataset_fn is None:
+        dataset = ImageDataset(samples, None, ph, pw, to_normalized())
+    else:
+        dataset = dataset_fn(samples, ph, pw)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-    normalize = to_normalized()
     model.eval()
     chunks: list[torch.Tensor] = []
-    for raw, _labels, _idx in loader if progress is None else progress(loader):
+    for batch, _labels, _idx in loader if progress is None else progress(loader):
         per_view = []
-        for v in views(raw, height, width, crop, flip):
-            x = normalize(v).to(device, non_blocking=True)
+        for v in views(batch, height, width, crop, flip, flip_fn or _mirror):
+            x = v.to(device, non_blocking=True)
             with autocast(device, amp_dtype):
                 per_view.append(model(x)["embedding"].float().cpu())
         chunks.append(torch.stack(per_view, dim=1))  # (B, A, D)

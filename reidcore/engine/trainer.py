@@ -13,11 +13,9 @@ import attrs
 import torch
 from torch.utils.data import DataLoader
 
-from reidcore.data.dataset import ImageDataset
 from reidcore.data.records import Split
 from reidcore.data.samplers import PKSampler
-from reidcore.data.transforms import train_augment
-from reidcore.engine import checkpoint, schedules, tensorboard
+from reidcore.engine import checkpoint, schedules, scopes, tensorboard
 from reidcore.engine.device import amp_dtype, autocast, resolve_device
 from reidcore.engine.signals import GracefulStop
 from reidcore.errors import TrainingDivergedError
@@ -63,14 +61,17 @@ def build_optimizer(cfg: TrainConfig, groups: list[dict]) -> torch.optim.Optimiz
 
 
 def build_train_loader(cfg: TrainConfig, split: Split, start_iteration: int,
-                       device: torch.device) -> DataLoader:
-    """An infinite DataLoader of P×K batches ``(images (B,3,H,W) float32, labels (B,), idx (B,))``."""
-    dataset = ImageDataset(
-        split.train, split.train_labels, cfg.height, cfg.width,
-        train_augment(cfg.height, cfg.width, cfg.pad, cfg.flip, cfg.erasing_p),
-        cache=cfg.cache_images,
-    )
-    sampler = PKSampler(split.train_labels, cfg.batch_p, cfg.batch_k, seed=cfg.seed,
+                       device: torch.device, recipe: Recipe | None = None) -> DataLoader:
+    """An infinite DataLoader of P×K batches ``(inputs, labels (B,), idx (B,))``.
+
+    ``inputs`` is ``(B, C, H, W)`` float32, or a dict of batched tensors (see
+    :meth:`reidcore.recipe.Recipe.train_dataset`); the recipe chooses the dataset and the
+    sampler's classes (default: RGB images, relabelled pids).
+    """
+    recipe = recipe or Recipe()
+    labels = recipe.train_labels(cfg, split)
+    dataset = recipe.train_dataset(cfg, split, labels)
+    sampler = PKSampler(labels, cfg.batch_p, cfg.batch_k, seed=cfg.seed,
                         start_iteration=start_iteration)
     return DataLoader(
         dataset, batch_sampler=sampler, num_workers=cfg.workers,
@@ -124,6 +125,13 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     torch.manual_seed(cfg.seed)
     if model is None:
         model = recipe.build_model(cfg, split.num_train_pids)
+    state = checkpoint.load_latest(exp_dir)
+    if state is None and cfg.init_checkpoint:
+        scopes.load_init_checkpoint(model, cfg.init_checkpoint, cfg.checkpoint_exclude_scopes)
+    n_train, n_frozen = scopes.apply_trainable_scopes(model, cfg.trainable_scopes)
+    if n_frozen:
+        log.info("training %d parameter tensors in scopes %r; %d frozen", n_train,
+                 cfg.trainable_scopes, n_frozen)
     model.to(device)
     criterion = recipe.build_criterion(cfg).to(device)
     groups = recipe.param_groups(cfg, model)
@@ -136,7 +144,6 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     start = 0
-    state = checkpoint.load_latest(exp_dir)
     if state is not None:
         model.load_state_dict(state["model"])
         criterion.load_state_dict(state.get("criterion", {}), strict="criterion" in state)
@@ -158,8 +165,9 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
 
     if start >= cfg.iterations:
         return TrainOutcome(start, "done")
-    loader = build_train_loader(cfg, split, start, device)
+    loader = build_train_loader(cfg, split, start, device, recipe)
     model.train()
+    scopes.freeze_batchnorm_of_frozen(model)
     it, t_start, seen = start, time.monotonic(), 0
     t_log, seen_log = t_start, 0
     budget = cfg.max_train_minutes * 60 if cfg.max_train_minutes else math.inf
@@ -172,12 +180,17 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
         if bar is not None:
             cleanup.callback(bar.close)
             cleanup.enter_context(_redirect_logging(bar))
-        for images, labels, _idx in loader:
-            images = images.to(device, non_blocking=True)
+        for inputs, labels, _idx in loader:
             labels = labels.to(device, non_blocking=True)
+            if isinstance(inputs, dict):  # model input under "image", the rest are targets
+                targets = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+                images = targets.pop("image")
+            else:
+                images, targets = inputs.to(device, non_blocking=True), None
             with autocast(device, dtype):
                 outputs = model(images)
-            loss, stats = criterion(outputs, labels)
+            loss, stats = (criterion(outputs, labels) if targets is None
+                           else criterion(outputs, labels, targets))
             if not torch.isfinite(loss):
                 ckpts = checkpoint.list_checkpoints(exp_dir)
                 kept = f"the last good checkpoint is {ckpts[-1][1]}" if ckpts else "no checkpoint was written yet"
