@@ -9,24 +9,27 @@ from torch import nn
 
 
 class CrossEntropyLoss(nn.Module):
-    """Identity classification loss on ``outputs["logits"]`` ``(B, num_classes)``.
+    """Classification loss on ``outputs[logits_key]`` ``(B, num_classes)`` (default: identities).
 
     Args:
         label_smoothing: epsilon of label smoothing (Szegedy et al. 2016, Sec. 7);
             0 gives plain softmax cross-entropy.
+        logits_key: which output holds the logits (e.g. ``"view_logits"`` for PSE's views).
 
     Computed in float32 whatever the autocast dtype.
     """
 
-    def __init__(self, label_smoothing: float = 0.0):
+    def __init__(self, label_smoothing: float = 0.0, logits_key: str = "logits"):
         super().__init__()
         self.label_smoothing = float(label_smoothing)
+        self.logits_key = logits_key
         self.last_stats: dict[str, float] = {}
 
     def forward(self, outputs: Mapping[str, torch.Tensor], pids: torch.Tensor) -> torch.Tensor:
-        if "logits" not in outputs:
-            raise KeyError("cross_entropy needs the model to output 'logits' (num_classes > 0)")
-        logits = outputs["logits"].float()
+        if self.logits_key not in outputs:
+            raise KeyError(f"cross_entropy needs the model to output {self.logits_key!r}"
+                           + (" (num_classes > 0)" if self.logits_key == "logits" else ""))
+        logits = outputs[self.logits_key].float()
         loss = nn.functional.cross_entropy(logits, pids, label_smoothing=self.label_smoothing)
         with torch.no_grad():
             self.last_stats = {"accuracy": (logits.argmax(1) == pids).float().mean().item()}
