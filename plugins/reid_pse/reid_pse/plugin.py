@@ -12,4 +12,14 @@ from reidcore.hookspecs import hookimpl
 def reid_datasets():
     return {
         "rap": "reid_pse.rap:read_rap",
+        "market1501-pose-maps": "reid_pse.readers:read_market1501_pose_maps",
+        "duke-pose-maps": "reid_pse.readers:read_duke_pose_maps",
+        "csv-pose-maps": "reid_pse.readers:read_csv_pose_maps",
+        "folder-pose-maps": "reid_pse.readers:read_folder_pose_maps",
+        "synthetic-pose-maps": "reid_pse.readers:read_synthetic_pose_maps",
     }
+
+
+@hookimpl
+def reid_commands():
+    return {"pse": "reid_pse.cli:main"}

@@ -1,0 +1,91 @@
+"""The ``<name>-pose-maps`` dataset variants: a base reader's split with keypoints attached.
+
+As in the authors' framework (seed README: "the datasets in our framework also have a
+``<dataset-name>-pose-maps`` counterpart"), each variant reads the base dataset through the
+registry (as :func:`reidcore.registry.load_dataset` does) and gives every image of train, query
+and gallery ``extras["keypoints"]`` (:func:`reid_pse.keypoints.attach_keypoints`); the
+pose maps themselves are rendered from them after augmentation
+(:class:`reid_pse.pose_maps.PoseTrainTransform`). Registered names: ``market1501-pose-maps``,
+``duke-pose-maps``, ``csv-pose-maps``, ``folder-pose-maps``, ``synthetic-pose-maps``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from reid_pse.keypoints import attach_keypoints
+from reidcore.data import Split
+
+SUFFIX = "-pose-maps"
+#: Registered variant name -> reader function in this module (plugin.py lists the same).
+VARIANTS = {
+    "market1501-pose-maps": "read_market1501_pose_maps",
+    "duke-pose-maps": "read_duke_pose_maps",
+    "csv-pose-maps": "read_csv_pose_maps",
+    "folder-pose-maps": "read_folder_pose_maps",
+    "synthetic-pose-maps": "read_synthetic_pose_maps",
+}
+
+
+def read_pose_maps(
+    base: str,
+    root: str | os.PathLike | None,
+    *,
+    keypoints: str | os.PathLike | None = None,
+    keypoint_estimator: str | None = None,
+    name: str | None = None,
+    **kwargs: Any,
+) -> Split:
+    """Read the registered dataset ``base`` and attach keypoints to every sample.
+
+    Args:
+        base: a registered dataset name (``market1501``, ``duke``, ...).
+        root: the ``--data`` folder, passed to the base reader and searched for
+            ``keypoints.csv``, ``*.mat`` (``pp``) and ``keypoints/<stem>.npy``.
+        keypoints: an explicit keypoint CSV, ``.mat`` or folder, searched first.
+        keypoint_estimator: a ``reid_keypoint_estimators`` name for images without keypoints.
+        name: the split's name (default ``"<base>-pose-maps"``).
+        **kwargs: the base reader's own options.
+
+    Returns:
+        The base split; every sample's ``extras`` gains ``"keypoints"`` ((J, 3) float32,
+        0-based pixels of the original image) and ``"keypoint_source"``.
+
+    Raises:
+        DatasetError: the base reader's errors (missing folder, layout).
+        KeypointsError: an image has no keypoints; names the first one and the places searched.
+    """
+    from reidcore.registry import registry
+
+    # registry.load_dataset(base, root, **kwargs) minus its ``name`` clash: same reader call
+    reader = registry("dataset").get(base)
+    root = Path(root).expanduser() if root is not None else None
+    split = reader(root, name=name or f"{base}{SUFFIX}", **kwargs)
+    return attach_keypoints(split, root, keypoints=keypoints, estimator=keypoint_estimator)
+
+
+def read_market1501_pose_maps(root: str | os.PathLike | None, **kwargs: Any) -> Split:
+    """``market1501`` with keypoints (see :func:`read_pose_maps` for the options)."""
+    return read_pose_maps("market1501", root, **kwargs)
+
+
+def read_duke_pose_maps(root: str | os.PathLike | None, **kwargs: Any) -> Split:
+    """``duke`` (DukeMTMC-reID) with keypoints (see :func:`read_pose_maps`)."""
+    return read_pose_maps("duke", root, **kwargs)
+
+
+def read_csv_pose_maps(root: str | os.PathLike | None, **kwargs: Any) -> Split:
+    """``csv`` (triplet-reid lists) with keypoints (see :func:`read_pose_maps`)."""
+    return read_pose_maps("csv", root, **kwargs)
+
+
+def read_folder_pose_maps(root: str | os.PathLike | None, **kwargs: Any) -> Split:
+    """``folder`` (one sub-folder per identity) with keypoints (see :func:`read_pose_maps`)."""
+    return read_pose_maps("folder", root, **kwargs)
+
+
+def read_synthetic_pose_maps(root: str | os.PathLike | None = None, **kwargs: Any) -> Split:
+    """``synthetic`` with its exact generated keypoints (see :func:`read_pose_maps`)."""
+    return read_pose_maps("synthetic", root, **kwargs)
