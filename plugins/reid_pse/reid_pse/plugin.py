@@ -23,3 +23,17 @@ def reid_datasets():
 @hookimpl
 def reid_commands():
     return {"pse": "reid_pse.cli:main"}
+
+
+@hookimpl
+def reid_models():
+    return {"pse": "reid_pse.model:PSENet"}
+
+
+@hookimpl
+def reid_recipes():
+    return {
+        "views": "reid_pse.recipe:ViewsRecipe",
+        "pose-maps": "reid_pse.recipe:PoseMapsRecipe",
+        "pse": "reid_pse.recipe:PSERecipe",
+    }
