@@ -37,3 +37,8 @@ def reid_recipes():
         "pose-maps": "reid_pse.recipe:PoseMapsRecipe",
         "pse": "reid_pse.recipe:PSERecipe",
     }
+
+
+@hookimpl
+def reid_rerankers():
+    return {"ecn": "reid_pse.ecn:ecn_rerank", "ecn-orig": "reid_pse.ecn:ecn_orig_rerank"}
