@@ -177,7 +177,7 @@ def cmd_train_or_run(verb: str, argv: list[str]) -> int:
     else:
         cfg = config_class(**overrides)
         exp_dir = args.experiment or experiment.default_experiment_dir(recipe_name, cfg.dataset)
-    if saved is not None and overrides:
+    if saved is not None and overrides and os.environ.get("RANK", "0") == "0":  # torchrun: rank 0
         experiment.write_json(exp_dir / experiment.ARGS,
                               {"recipe": recipe_name, "reidcore_version": __version__, "config": cfg.to_json()})
 

@@ -25,32 +25,38 @@ def embed_and_evaluate(model, cfg: TrainConfig, split: Split, out_dir: Path | No
     Returns the evaluation's ``to_dict()`` plus the metric; with ``rerank`` and
     ``cfg.rerank != "none"`` also ``"reranked"``: the same metrics of the re-ranked
     distances (re-ranker from the ``reid_rerankers`` registry, e.g. ``k-reciprocal``).
+    Under DDP every rank embeds its share of the images; rank 0 alone writes the files
+    and evaluates (the other ranks return ``{}``).
     """
     import numpy as np
 
     from reidcore.embeddings import write_embeddings
+    from reidcore.engine import distributed
     from reidcore.engine.device import amp_dtype
     from reidcore.engine.embed import embed_samples
     from reidcore.evaluation import evaluate, pairwise_distances
 
     recipe = recipe or Recipe()
     embs = {}
-    if out_dir is not None:
+    main = distributed.is_main()
+    if out_dir is not None and main:
         out_dir.mkdir(parents=True, exist_ok=True)
     for part in ("query", "gallery"):
         samples = getattr(split, part)
         e, aug = embed_samples(
             model, samples, height=cfg.height, width=cfg.width, batch_size=cfg.embed_batch_size,
             crop=cfg.crop_augment, flip=cfg.flip_augment, aggregator=cfg.aggregator,
-            device=device, amp_dtype=amp_dtype(device, cfg.amp),
+            device=device, amp_dtype=amp_dtype(device, cfg.amp), workers=cfg.workers,
             dataset_fn=lambda s, h, w: recipe.embed_dataset(cfg, s, h, w), flip_fn=recipe.flip_input,
         )
         embs[part] = e
-        if out_dir is not None:
+        if out_dir is not None and main:
             write_embeddings(
                 out_dir / f"{part}.h5", e, np.array([s.pid for s in samples]),
                 np.array([s.camid for s in samples]), [s.path for s in samples], augmented=aug,
             )
+    if not main:
+        return {}
     arrays, pooled = {}, False
     for part in ("query", "gallery"):
         samples = getattr(split, part)
@@ -89,20 +95,34 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
 
     Returns the process exit code: 0 when done, ``128 + signum`` when a signal stopped
     training (the experiment can be resumed).
+
+    Launched by ``torchrun`` (``RANK``/``WORLD_SIZE`` set), the processes train
+    data-parallel (:mod:`reidcore.engine.distributed`): rank 0 chooses the experiment
+    folder and alone writes args.json, train.log, checkpoints, embeddings and the report;
+    the other ranks log warnings only, train and embed their share.
     """
+    import logging
+
     import torch
 
-    from reidcore.engine.device import resolve_device
+    from reidcore.engine import distributed
     from reidcore.engine.trainer import train
 
+    if distributed.env_ranks() is not None:  # torchrun: the process group comes first
+        distributed.setup(cfg.device)
     recipe: Recipe = get_recipe(recipe_name)
+    exp_dir = distributed.broadcast_object(exp_dir)  # rank 0's (a default name has the time)
     if not resume:
-        experiment.create(exp_dir, recipe_name, cfg.to_json())
-    experiment.setup_logging(exp_dir)
+        distributed.run_on_main(lambda: experiment.create(exp_dir, recipe_name, cfg.to_json()))
+    if distributed.is_main():
+        experiment.setup_logging(exp_dir)
+    else:  # only rank 0 writes train.log; the others print warnings and errors
+        experiment.setup_logging(None).setLevel(logging.WARNING)
     log.info("reidcore %s: %s recipe %r in %s", __version__, "resuming" if resume else "running",
              recipe_name, exp_dir)
-    split = load_dataset(cfg.dataset, cfg.data)  # readers log their one-line summary
-    device = resolve_device(cfg.device)
+    with distributed.main_first():  # a reader may write a cache folder on first use
+        split = load_dataset(cfg.dataset, cfg.data)  # readers log their one-line summary
+    device = distributed.setup(cfg.device)
 
     stages = recipe.stages(cfg)
     if stages:
@@ -130,10 +150,13 @@ def _stopped(outcome, exp_dir: Path, evaluate_after: bool) -> int:
 def _eval_untrained(model, recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path, device) -> None:
     untrained_path = exp_dir / "untrained.json"
     if not untrained_path.exists():
+        from reidcore.engine import distributed
+
         log.info("evaluating the untrained network")
         untrained = embed_and_evaluate(model.to(device), cfg, split, None, device, rerank=False,
                                        recipe=recipe)
-        experiment.write_json(untrained_path, untrained)
+        if distributed.is_main():
+            experiment.write_json(untrained_path, untrained)
 
 
 def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_dir: Path, device,
@@ -141,6 +164,7 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
     """Train each :class:`~reidcore.recipe.Stage` in ``exp_dir/stages/NAME``, then report the last."""
     import torch
 
+    from reidcore.engine import distributed
     from reidcore.engine.trainer import train
 
     splits = {(cfg.dataset, cfg.data): split}
@@ -154,11 +178,12 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
                 raise ValueError(f"stage {stage.name!r} starts from 'previous' but is the first stage")
             st_cfg = attrs.evolve(st_cfg, init_checkpoint=str(prev))
         st_dir = exp_dir / "stages" / stage.name
-        if not (st_dir / experiment.ARGS).exists():
+        if distributed.is_main() and not (st_dir / experiment.ARGS).exists():
             experiment.create(st_dir, stage.recipe, st_cfg.to_json())
         key = (st_cfg.dataset, st_cfg.data)
         if key not in splits:
-            splits[key] = load_dataset(st_cfg.dataset, st_cfg.data)
+            with distributed.main_first():
+                splits[key] = load_dataset(st_cfg.dataset, st_cfg.data)
         st_split = splits[key]
         log.info("stage %d/%d %r: recipe %s on %s, %d iterations", i + 1, len(stages), stage.name,
                  stage.recipe, st_cfg.dataset, st_cfg.iterations)
@@ -179,17 +204,22 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
 
 def _report(recipe_name: str, recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
             device, model, outcome, stages: list | None = None) -> int:
+    from reidcore.engine import distributed
     from reidcore.report import format_report
 
     log.info("embedding query and gallery")
     report = embed_and_evaluate(model.eval(), cfg, split, exp_dir / "embeddings", device,
                                 recipe=recipe)
+    if not distributed.is_main():
+        return 0
     report = {
         "recipe": recipe_name, "dataset": cfg.dataset, "data": cfg.data,
         **report,
         "train": {**attrs.asdict(outcome), "device": str(device)},
         "reidcore_version": __version__,
     }
+    if distributed.is_distributed():
+        report["train"]["world_size"] = distributed.world_size()
     if stages:
         report["stages"] = stages
         report["train"]["seconds"] = sum(s["seconds"] for s in stages)

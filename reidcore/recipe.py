@@ -59,6 +59,12 @@ class TrainConfig:
     warmup_factor: float = field(0.01, "lr factor at the first warm-up iteration")
     amp: bool = field(True, "mixed precision on CUDA (bf16 where supported, else fp16)")
     device: str = field("auto", "auto | cpu | cuda | cuda:N")
+    channels_last: bool = field(True, "channels_last memory format of model and input batches (CUDA only)")
+    compile: bool = field(False, "torch.compile the model for training (first iterations compile)")
+    gather_embeddings: bool = field(
+        False, "DDP (torchrun): all-gather the batch's outputs so the loss mines the global P×K batch")
+    find_unused_parameters: bool = field(
+        False, "DDP (torchrun): the model has parameters the loss does not use in every step")
     seed: int = field(0, "random seed (sampler, augmentation, initialisation)")
     checkpoint_every: int = field(1000, "iterations between checkpoints")
     log_every: int = field(50, "iterations between log lines")

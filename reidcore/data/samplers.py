@@ -65,3 +65,74 @@ class PKSampler:
         while True:
             yield self.batch(self.iteration)
             self.iteration += 1
+
+
+def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """The contiguous part ``[start, stop)`` of ``n`` items that ``rank`` of ``world_size`` owns.
+
+    The first ``n % world_size`` ranks get one item more than the others, so the parts
+    differ by at most one, follow each other in rank order and cover ``0..n`` exactly.
+
+    Raises:
+        ValueError: ``world_size < 1``, ``rank`` outside ``0..world_size-1`` or ``n < 0``.
+    """
+    if world_size < 1 or not 0 <= rank < world_size or n < 0:
+        raise ValueError(f"shard_range needs n >= 0 and 0 <= rank < world_size, got n={n}, "
+                         f"rank={rank}, world_size={world_size}")
+    base, extra = divmod(n, world_size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+class DistributedPKSampler(PKSampler):
+    """The P×K sampler of one rank of a data-parallel job (DDP through ``torchrun``).
+
+    The *global* batch ``t`` is exactly :meth:`PKSampler.batch` ``(t)`` (P identities × K
+    images, defined by ``(seed, t)`` alone, whatever the number of ranks). Rank ``r``
+    receives the images of identities ``shard_range(P, r, world_size)`` of that batch:
+    ranks hold disjoint identities, all K images of an identity stay on one rank, and the
+    ranks' parts, concatenated in rank order, are the global batch. When P is not divisible
+    by the number of ranks the first ``P % world_size`` ranks get one identity more
+    (:attr:`local_sizes` lists each rank's images); the trainer weights each rank's loss by
+    its share so that the gradient is still the mean over the global batch. A resumed run
+    may use another number of ranks: it continues with the same global batches.
+
+    Args:
+        labels, batch_p, batch_k, seed, start_iteration: as :class:`PKSampler` (global P, K).
+        rank: this process's rank, ``0 <= rank < world_size``.
+        world_size: number of data-parallel processes.
+
+    Yields:
+        lists of this rank's sample indices (``local_sizes[rank]`` of them), grouped by
+        identity.
+
+    Raises:
+        ValueError: ``batch_p < world_size`` (a rank would get no identity), a bad rank,
+            or any :class:`PKSampler` error.
+    """
+
+    def __init__(self, labels: Sequence[int], batch_p: int, batch_k: int, seed: int = 0,
+                 start_iteration: int = 0, rank: int = 0, world_size: int = 1):
+        super().__init__(labels, batch_p, batch_k, seed=seed, start_iteration=start_iteration)
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in 0..{world_size - 1} (world size {world_size})")
+        if batch_p < world_size:
+            raise ValueError(f"--batch-p {batch_p} is smaller than the {world_size} processes: "
+                             f"every rank needs at least one identity of the global P×K batch")
+        self.rank, self.world_size = rank, world_size
+        self.identity_ranges = [shard_range(batch_p, r, world_size) for r in range(world_size)]
+
+    @property
+    def local_sizes(self) -> list[int]:
+        """Images per rank in every batch (sums to ``batch_p * batch_k``)."""
+        return [(stop - start) * self.batch_k for start, stop in self.identity_ranges]
+
+    def local_batch(self, iteration: int, rank: int | None = None) -> list[int]:
+        """The indices ``rank`` (default: this sampler's) receives of global batch ``iteration``."""
+        start, stop = self.identity_ranges[self.rank if rank is None else rank]
+        return self.batch(iteration)[start * self.batch_k:stop * self.batch_k]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        while True:
+            yield self.local_batch(self.iteration)
+            self.iteration += 1

@@ -6,11 +6,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from reidcore.data.dataset import ImageDataset
 from reidcore.data.records import Sample
+from reidcore.data.samplers import shard_range
 from reidcore.data.transforms import to_normalized
+from reidcore.engine import distributed
 from reidcore.engine.device import autocast
 
 CROPS = ("none", "center", "five")
@@ -63,6 +65,11 @@ def embed_samples(model: torch.nn.Module, samples: Sequence[Sample], *, height: 
     as triplet-reid's ``embed.py`` stores them. ``mean`` averages the views;
     ``normalized_mean`` L2-normalises the average (for normalised embeddings).
 
+    Under DDP (``torchrun``, an initialised process group) and with at least one sample
+    per rank, rank ``r`` embeds the contiguous part
+    :func:`~reidcore.data.samplers.shard_range` ``(N, r, world)`` of the samples and the
+    parts are all-gathered in rank order: every rank returns all N rows, in sample order.
+
     Raises:
         ValueError: unknown ``crop`` or ``aggregator``.
         ImageReadError: an image cannot be decoded (named).
@@ -77,7 +84,14 @@ def embed_samples(model: torch.nn.Module, samples: Sequence[Sample], *, height: 
         dataset = ImageDataset(samples, None, ph, pw, to_normalized())
     else:
         dataset = dataset_fn(samples, ph, pw)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    sizes = None
+    world = distributed.world_size()
+    if distributed.is_distributed() and world > 1 and len(dataset) >= world:
+        bounds = [shard_range(len(dataset), r, world) for r in range(world)]
+        sizes = [stop - start for start, stop in bounds]
+        dataset = Subset(dataset, range(*bounds[distributed.rank()]))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                        pin_memory=device.type == "cuda")
     model.eval()
     chunks: list[torch.Tensor] = []
     for batch, _labels, _idx in loader if progress is None else progress(loader):
@@ -89,7 +103,10 @@ def embed_samples(model: torch.nn.Module, samples: Sequence[Sample], *, height: 
         chunks.append(torch.stack(per_view, dim=1))  # (B, A, D)
     if not chunks:
         raise ValueError("no samples to embed")
-    augmented = torch.cat(chunks).numpy().astype(np.float32)
+    augmented = torch.cat(chunks)
+    if sizes is not None:  # every rank's part, in sample order
+        augmented = distributed.gather_rows(augmented, sizes)
+    augmented = augmented.numpy().astype(np.float32)
     embs = augmented.mean(axis=1)
     if aggregator == "normalized_mean":
         embs = embs / np.maximum(np.linalg.norm(embs, axis=1, keepdims=True), 1e-12)
