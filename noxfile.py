@@ -4,6 +4,7 @@
     nox -s tests      # core + every plugin installed editable, all test suites
     nox -s lint       # ruff
     nox -s demo       # trinet on the embedded synthetic dataset, prints CMC/mAP
+    nox -s gpu        # the CUDA tests (AMP, channels_last, compile, DDP on CUDA); needs a GPU
     nox -s build      # wheels of reidcore and every plugin into dist/
 """
 
@@ -41,6 +42,16 @@ def tests(session: nox.Session) -> None:
     session.env["REIDCORE_STRICT_PLUGINS"] = "1"
     session.env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 2))
     session.run("pytest", "tests", *[f"{p}/tests" for p in PLUGINS], *session.posargs)
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """The CUDA suite tests/gpu (AMP, channels_last, torch.compile, 1-process DDP on NCCL).
+
+    Every test is skipped, with the reason, where CUDA is not available.
+    """
+    install_all(session)
+    session.run("pytest", "tests/gpu", "-m", "gpu", "-ra", *session.posargs)
 
 
 @nox.session
