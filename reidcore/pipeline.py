@@ -111,6 +111,9 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
     if distributed.env_ranks() is not None:  # torchrun: the process group comes first
         distributed.setup(cfg.device)
     recipe: Recipe = get_recipe(recipe_name)
+    from reidcore.registry import registry
+
+    registry("dataset").entry(cfg.dataset)  # an unknown name fails before the folder is made
     exp_dir = distributed.broadcast_object(exp_dir)  # rank 0's (a default name has the time)
     if not resume:
         distributed.run_on_main(lambda: experiment.create(exp_dir, recipe_name, cfg.to_json()))
