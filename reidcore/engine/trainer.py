@@ -50,7 +50,8 @@ class TrainOutcome:
 
 def build_optimizer(cfg: TrainConfig, groups: list[dict],
                     device: torch.device | None = None) -> torch.optim.Optimizer:
-    """Adam or SGD over ``groups`` (each with ``lr_factor``); fused on CUDA where available.
+    """Adam, AMSGrad (Adam with ``amsgrad=True``) or SGD over ``groups`` (each with ``lr_factor``);
+    fused on CUDA where available.
 
     ``device``: where the parameters live; on CUDA the optimizer uses PyTorch's fused
     kernels (``fused=True``, one kernel for all parameters), elsewhere the default.
@@ -61,12 +62,13 @@ def build_optimizer(cfg: TrainConfig, groups: list[dict],
     for g in groups:
         g["lr"] = cfg.lr * g.get("lr_factor", 1.0)
     fused = {"fused": True} if device is not None and device.type == "cuda" else {}
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+    if cfg.optimizer in ("adam", "amsgrad"):  # amsgrad: Reddi et al. 2018 (SAN's --optim amsgrad)
+        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                amsgrad=cfg.optimizer == "amsgrad", **fused)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
                                weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0, **fused)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; known: adam, sgd")
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; known: adam, amsgrad, sgd")
 
 
 def build_train_loader(cfg: TrainConfig, split: Split, start_iteration: int,

@@ -14,3 +14,18 @@ def reid_datasets():
         "pit": "reid_san.textures:read_pit",
         "synthetic-textures": "reid_san.textures:read_synthetic_textures",
     }
+
+
+@hookimpl
+def reid_models():
+    return {"san": "reid_san.model:SAEncoder"}
+
+
+@hookimpl
+def reid_recipes():
+    return {"san": "reid_san.recipe:SANRecipe", "san-pg": "reid_san.recipe:SANPGRecipe"}
+
+
+@hookimpl
+def reid_commands():
+    return {"san": "reid_san.cli:main"}

@@ -1,0 +1,230 @@
+"""Pseudo ground-truth textures from a trained SAN-PG (the authors' ``generate_texture.py``).
+
+Jin et al., AAAI 2020, Sec. 3.3: SAN-PG (SA-Enc + SA-Dec trained with the reconstruction
+loss on paired synthetic data) predicts a texture image for every re-ID training image;
+those pseudo textures then supervise SAN's decoder. The authors' script resizes each image to
+128x64, decodes it and writes a 64x64 texture under the image's file name. Here the input
+size and normalisation are the SAN-PG experiment's own (``height``, ``width``, ImageNet
+mean/std, exactly as at training), the texture is SA-Dec's ``texture_size`` or ``size``, and
+each texture is written as ``OUTPUT/<image stem>.png`` (the layout
+:func:`reid_san.textures.attach_textures` reads) through a temporary file and a rename.
+
+SA-Dec is stored in the checkpoint's ``"criterion"`` state (keys ``decoder.*``): it is
+trained with the criterion and is absent from the model (``"model"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from reidcore.errors import DatasetError, ExperimentError
+
+log = logging.getLogger("reidcore")
+
+#: Image file extensions read from an input folder (compared case-insensitively).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+DECODER_PREFIX = "decoder."
+
+
+def _experiment_of(path: Path) -> tuple[Path, dict[str, Any]]:
+    """``(experiment folder, checkpoint state)`` for an experiment folder or checkpoint file.
+
+    Raises:
+        ExperimentError: the path does not exist, has no checkpoint, or a checkpoint file does
+            not lie in an experiment's ``checkpoints/`` folder (its config is needed).
+    """
+    from reidcore import experiment
+    from reidcore.engine import checkpoint
+
+    path = Path(path).expanduser()
+    if path.is_dir():
+        exp_dir = experiment.final_training_dir(path)
+        state = checkpoint.load_latest(exp_dir)
+        if state is None:
+            raise ExperimentError(f"experiment {exp_dir} has no checkpoint in "
+                                  f"{exp_dir / checkpoint.CHECKPOINT_DIR}")
+        return exp_dir, state
+    if path.is_file():
+        exp_dir = path.parent.parent
+        if not (exp_dir / experiment.ARGS).is_file():
+            raise ExperimentError(
+                f"checkpoint {path} is not inside an experiment's checkpoints/ folder (no "
+                f"{exp_dir / experiment.ARGS}); pass the experiment folder")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001
+            raise ExperimentError(f"cannot read checkpoint {path}: {exc}") from exc
+        return exp_dir, state
+    raise ExperimentError(f"model {path} does not exist (expected a san-pg experiment folder "
+                          "or one of its checkpoint files)")
+
+
+def _decoder_keys(state: dict[str, Any], where: Path) -> dict[str, torch.Tensor]:
+    crit = state.get("criterion") or {}
+    dec = {k[len(DECODER_PREFIX):]: v for k, v in crit.items() if k.startswith(DECODER_PREFIX)}
+    if not dec:
+        raise ExperimentError(
+            f"{where} holds no SA-Dec weights (no 'decoder.*' in the checkpoint's criterion "
+            "state): it was not trained by san-pg/san with a reconstruction or perceptual weight")
+    return dec
+
+
+def load_decoder_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """SA-Dec's state dict from a ``san``/``san-pg`` experiment folder or checkpoint file.
+
+    Raises:
+        ExperimentError: no checkpoint, or the checkpoint has no decoder weights.
+    """
+    exp_dir, state = _experiment_of(Path(path))
+    return _decoder_keys(state, Path(path))
+
+
+def load_texture_generator(model: str | os.PathLike, device: str | torch.device = "cpu"):
+    """``(TextureGenerator in eval mode on device, config)`` of a trained SAN-PG (or SAN).
+
+    Args:
+        model: an experiment folder (its newest checkpoint) or a checkpoint file inside an
+            experiment's ``checkpoints/`` folder.
+        device: where to run it.
+
+    Raises:
+        ExperimentError: no checkpoint, not a san/san-pg experiment, or no decoder weights.
+    """
+    import attrs
+
+    from reid_san.model import TextureGenerator
+    from reid_san.recipe import SANConfig
+    from reidcore import experiment
+    from reidcore.registry import get_recipe
+
+    exp_dir, state = _experiment_of(Path(model))
+    saved = experiment.read_args(exp_dir)
+    recipe = get_recipe(saved["recipe"])
+    cfg = recipe.config_class.from_json(saved["config"])
+    if not isinstance(cfg, SANConfig) or not hasattr(recipe, "build_decoder"):
+        raise ExperimentError(f"{exp_dir} was trained by recipe {saved['recipe']!r}; textures "
+                              "need a san-pg (or san) experiment")
+    decoder_state = _decoder_keys(state, Path(model))
+    encoder = recipe.build_model(attrs.evolve(cfg, pretrained="none"),
+                                 int(state.get("num_classes", 0)))
+    encoder.load_state_dict(state["model"])
+    decoder = recipe.build_decoder(cfg)
+    decoder.load_state_dict(decoder_state)
+    generator = TextureGenerator(encoder, decoder).float().eval().to(device)
+    log.info("texture generator: %s (%s, iteration %s), %dx%d input -> %dx%d textures", exp_dir,
+             saved["recipe"], state.get("iteration"), cfg.height, cfg.width,
+             decoder.texture_size, decoder.texture_size)
+    return generator, cfg
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly inside ``folder`` (:data:`IMAGE_EXTENSIONS`), sorted by name.
+
+    Raises:
+        DatasetError: ``folder`` is not a folder, holds no image, or two images share a
+            file stem (their textures would collide; both are named).
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DatasetError(f"input folder {folder} does not exist")
+    images = sorted(p for p in folder.iterdir()
+                    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not images:
+        raise DatasetError(f"input folder {folder} holds no image "
+                           f"({', '.join(IMAGE_EXTENSIONS)})")
+    seen: dict[str, Path] = {}
+    for p in images:
+        if p.stem in seen:
+            raise DatasetError(f"images {seen[p.stem]} and {p} share the stem {p.stem!r}; their "
+                               f"textures would both be {p.stem}.png")
+        seen[p.stem] = p
+    return images
+
+
+def write_png_atomic(path: Path, array: np.ndarray) -> None:
+    """Write uint8 ``(H, W, 3)`` ``array`` as PNG via a temporary file and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(array).save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_uint8_images(textures: torch.Tensor, size: int | None = None) -> list[np.ndarray]:
+    """Textures ``(B, 3, T, T)`` in ``[0, 1]`` -> uint8 ``(size, size, 3)`` arrays (PIL bilinear
+    resize when ``size`` differs from ``T``; ``None`` keeps ``T``)."""
+    arr = (textures.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
+    out = []
+    for t in arr.permute(0, 2, 3, 1).cpu().numpy():
+        if size is not None and size != t.shape[0]:
+            t = np.asarray(Image.fromarray(t).resize((size, size), Image.Resampling.BILINEAR))
+        out.append(np.ascontiguousarray(t))
+    return out
+
+
+def generate_textures(generator: torch.nn.Module, images: Sequence[Path], output: str | os.PathLike,
+                      height: int, width: int, *, size: int | None = None, batch_size: int = 64,
+                      workers: int = 0, overwrite: bool = False,
+                      device: str | torch.device = "cpu") -> int:
+    """Write ``OUTPUT/<stem>.png``, the generator's texture, for every image.
+
+    Images are resized to ``height x width`` and ImageNet-normalised (as ``embed`` does).
+    Existing textures are kept unless ``overwrite`` (an interrupted run resumes).
+
+    Args:
+        generator: images ``(B, 3, height, width)`` -> textures ``(B, 3, T, T)`` in ``[0, 1]``.
+        images: the image files.
+        output: the texture folder (created).
+        size: side of the written textures (None: ``T``); the authors write 64.
+        batch_size, workers: DataLoader settings.
+
+    Returns:
+        The number of textures written.
+
+    Raises:
+        ImageReadError: an image cannot be decoded (named).
+        ValueError: ``size`` or ``batch_size`` < 1.
+    """
+    from torch.utils.data import DataLoader
+
+    from reidcore.data.dataset import ImageDataset
+    from reidcore.data.records import Sample
+    from reidcore.data.transforms import to_normalized
+
+    if size is not None and size < 1:
+        raise ValueError(f"texture size must be >= 1, got {size}")
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    output = Path(output).expanduser()
+    output.mkdir(parents=True, exist_ok=True)
+    todo = [Path(p) for p in images if overwrite or not (output / f"{Path(p).stem}.png").exists()]
+    if len(todo) < len(images):
+        log.info("textures: %d of %d already in %s (kept)", len(images) - len(todo), len(images),
+                 output)
+    if not todo:
+        return 0
+    dataset = ImageDataset([Sample(str(p), -1, -1) for p in todo], None, height, width,
+                           to_normalized())
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
+    generator = generator.eval()
+    written = 0
+    with torch.no_grad():
+        for x, _labels, idx in loader:
+            textures = generator(x.to(device))
+            for i, tex in zip(idx.tolist(), to_uint8_images(textures, size), strict=True):
+                write_png_atomic(output / f"{todo[i].stem}.png", tex)
+                written += 1
+    log.info("textures: wrote %d in %s", written, output)
+    return written
