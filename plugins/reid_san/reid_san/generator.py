@@ -228,3 +228,43 @@ def generate_textures(generator: torch.nn.Module, images: Sequence[Path], output
                 written += 1
     log.info("textures: wrote %d in %s", written, output)
     return written
+
+
+def texture_l1(generator: torch.nn.Module, samples: Sequence[Any], height: int, width: int,
+               texture_size: int, *, batch_size: int = 64,
+               device: str | torch.device = "cpu") -> float:
+    """Mean absolute error of the generator's textures against the samples' true textures.
+
+    The SAN-PG reconstruction error (``L_Rec``, Jin et al. AAAI 2020, Sec. 3.2) on paired
+    data, e.g. the unseen identities of ``synthetic-textures`` (query + gallery): images
+    resized to ``height x width`` and normalised, no augmentation; targets resized to
+    ``texture_size`` (the generator's output size) and scaled to ``[0, 1]``.
+
+    Args:
+        samples: records with ``extras["texture"]``.
+
+    Returns:
+        The mean over all pixels and channels, in ``[0, 1]`` units.
+
+    Raises:
+        DatasetError: a sample has no texture (named).
+        ValueError: no sample, or the generator's output size is not ``texture_size``.
+    """
+    from torch.utils.data import DataLoader
+
+    from reid_san.dataset import TextureDataset
+
+    if not samples:
+        raise ValueError("texture_l1 needs at least one sample")
+    dataset = TextureDataset(samples, None, height, width, texture_size, pad=0, flip=False)
+    total, count = 0.0, 0
+    generator = generator.eval()
+    with torch.no_grad():
+        for inputs, _labels, _idx in DataLoader(dataset, batch_size=batch_size):
+            pred = generator(inputs["image"].to(device)).float().cpu()
+            if pred.shape != inputs["texture"].shape:
+                raise ValueError(f"generator textures {tuple(pred.shape[1:])} differ from the "
+                                 f"targets {tuple(inputs['texture'].shape[1:])}")
+            total += float((pred - inputs["texture"]).abs().sum())
+            count += pred.numel()
+    return total / count

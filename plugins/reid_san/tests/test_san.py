@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 from reid_datasets import synthetic
-from reid_san.generator import list_images, load_texture_generator
+from reid_san.generator import list_images, load_texture_generator, texture_l1
 from reid_san.losses import (
     FeatureMapTripletLoss,
     SANCriterion,
@@ -342,6 +342,14 @@ def test_textures_command_writes_one_png_per_image(pg_experiment, tmp_path, caps
         assert im.size == (16, 16)
     gen, cfg = load_texture_generator(exp)
     assert (cfg.height, cfg.width) == (64, 32) and not gen.training
+    test = _tiny_textures(data)
+    err = texture_l1(gen, test.query + test.gallery, 64, 32, 32)
+    assert 0.0 < err < 1.0
+    black = TextureGenerator(gen.encoder, gen.decoder)
+    black.forward = lambda x: torch.zeros(len(x), 3, 32, 32)
+    truth = np.mean([np.asarray(Image.open(s.extras["texture"]).convert("RGB").resize((32, 32)),
+                                np.float32).mean() / 255 for s in test.query + test.gallery])
+    assert texture_l1(black, test.query + test.gallery, 64, 32, 32) == pytest.approx(truth, abs=2e-3)
 
 
 def test_textures_command_errors(pg_experiment, tmp_path):
