@@ -44,7 +44,7 @@ class TrainConfig:
     batch_p: int = field(18, "identities per P×K batch")
     batch_k: int = field(4, "images per identity in a P×K batch")
     # optimisation
-    optimizer: str = field("adam", "adam | sgd")
+    optimizer: str = field("adam", "adam | amsgrad | sgd")
     lr: float = field(3e-4, "base learning rate")
     weight_decay: float = field(0.0, "weight decay")
     momentum: float = field(0.9, "SGD momentum")
