@@ -3,7 +3,7 @@
     python3 -m pip install "nox[uv]"
     nox -s tests      # core + every plugin installed editable, all test suites
     nox -s lint       # ruff
-    nox -s demo       # trinet on the embedded synthetic dataset, prints CMC/mAP
+    nox -s demo       # pse on the embedded synthetic dataset, prints CMC/mAP (+ ECN)
     nox -s gpu        # the CUDA tests (AMP, channels_last, compile, DDP on CUDA); needs a GPU
     nox -s build      # wheels of reidcore and every plugin into dist/
 """
@@ -71,14 +71,16 @@ def build(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """TriNet on the embedded synthetic dataset (no download), CMC/mAP table, < 5 min on 2 cores."""
+    """PSE (pose maps + views, staged) on the embedded synthetic dataset, CMC/mAP with and
+    without ECN re-ranking, < 5 min on 2 cores."""
     install_all(session)
     session.run(
-        "python", "-m", "reidcore", "run", "trinet", "--dataset", "synthetic",
+        "python", "-m", "reidcore", "run", "pse", "--dataset", "synthetic-pose-maps",
         "--backbone", "resnet18", "--pretrained", "none", "--height", "96", "--width", "48",
-        "--batch-p", "16", "--batch-k", "4", "--iterations", "400",
-        "--decay-start-iteration", "200", "--lr", "1e-3", "--cache-images", "--workers", "0",
-        "--checkpoint-every", "200", "--log-every", "100", "--eval-untrained",
+        "--batch-p", "16", "--batch-k", "4", "--view-iterations", "60",
+        "--new-layers-iterations", "60", "--iterations", "300", "--decay-start-iteration", "150",
+        "--lr", "1e-3", "--cache-images", "--workers", "0", "--rerank", "ecn",
+        "--checkpoint-every", "200", "--log-every", "100", "--eval-untrained", "--no-progress",
         "--experiment", f"experiments/demo-{os.getpid()}",
         *session.posargs,
     )
