@@ -194,6 +194,9 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
         model = st_recipe.build_model(st_cfg, st_split.num_train_pids)
         if eval_untrained and i == len(stages) - 1:
             _eval_untrained(model, st_recipe, st_cfg, st_split, exp_dir, device)
+        if cfg.max_train_minutes and i == len(stages) - 1:  # the last stage gets what is left
+            spent = sum(o["seconds"] for o in outcomes) / 60
+            st_cfg = attrs.evolve(st_cfg, max_train_minutes=max(cfg.max_train_minutes - spent, 0.01))
         outcome = train(st_recipe, st_cfg, st_split, st_dir, model=model)
         outcomes.append({"stage": stage.name, "recipe": stage.recipe, **attrs.asdict(outcome)})
         if outcome.stopped == "signal":
