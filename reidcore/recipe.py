@@ -85,7 +85,7 @@ class TrainConfig:
     aggregator: str = field("mean", "how augmented embeddings are combined: mean | normalized_mean")
     metric: str = field("euclidean", "evaluation distance: euclidean | sqeuclidean | cityblock | cosine")
     excluder: str = field("market1501", "evaluation protocol: market1501 | diagonal | cuhk03 | none")
-    rerank: str = field("none", "re-ranker evaluated besides the plain ranking: none | k-reciprocal "
+    rerank: str = field("none", "re-ranker evaluated besides the plain ranking: none | k-reciprocal | ecn (reid-pse) "
                         "(report.json 'reranked')")
     ap: str = field("step", "AP definition: step (torchreid, fast-reid) | trapezoid (Market-1501 MATLAB)")
     average: str = field("valid", "average over valid queries | all queries (MATLAB denominator)")

@@ -33,12 +33,12 @@ KINDS = {
 # first-party names -> the distribution that provides them (for "pip install" hints)
 FIRST_PARTY = {
     "reid-datasets": {"market1501", "csv", "folder", "synthetic", "duke", "cuhk03", "mars",
-                      "msmt17", "rap", "combined"},
+                      "msmt17", "combined"},
     "reid-trinet": {"trinet", "batch_hard", "batch_all"},
     "reid-pse": {"pse", "pose-maps", "views", "market1501-pose-maps", "synthetic-pose-maps",
-                 "csv-pose-maps"},
+                 "csv-pose-maps", "duke-pose-maps", "folder-pose-maps", "rap", "ecn", "ecn-orig"},
     "reid-dcnn": {"dcnn"},
-    "reid-san": {"san", "san-pg"},
+    "reid-san": {"san", "san-pg", "pit", "synthetic-textures"},
 }
 
 
