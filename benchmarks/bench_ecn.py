@@ -1,7 +1,7 @@
 """Benchmark: sparse/chunked ECN re-ranking (reid-pse) against the dense reference.
 
 Synthetic clustered embeddings (751 identities, ``--dim`` dimensions, TriNet's 128 by
-default; the generator of ``bench_rerank.py``). Runs
+default; the generator of ``rerank_common.py``, as in ``bench_rerank.py``). Runs
 :func:`~reid_pse.ecn.ecn_rerank` (rank-list distance, re-ranker ``ecn``) and
 :func:`~reid_pse.ecn.ecn_orig_rerank` (original distance, ``ecn-orig``) at
 ``--n-query`` + ``--n-gallery`` (Market-1501: 3,368 + 15,913 = 19,281) with the authors'
@@ -19,17 +19,11 @@ Writes ``benchmarks/results/bench_ecn.json`` (or ``--output``).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import time
-from pathlib import Path
 
-import numba
 import numpy as np
-import torch
-from bench_rerank import embeddings, measured
+import rerank_common as rc
 from proc_memory import status_mib
 from reid_pse.ecn import ecn_dense, ecn_orig_rerank, ecn_rerank
 
@@ -37,19 +31,10 @@ from reidcore.evaluation import pairwise_distances
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--n-query", type=int, default=3368)
-    p.add_argument("--n-gallery", type=int, default=15913)
-    p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--dense-n", type=int, default=1500,
-                   help="query + gallery size of the dense-vs-fast comparison")
-    p.add_argument("--chunk-size", type=int, default=1024)
-    p.add_argument("--output", type=Path,
-                   default=Path(__file__).parent / "results" / "bench_ecn.json")
-    args = p.parse_args()
+    args = rc.rerank_parser(__doc__.split("\n")[0], "bench_ecn.json", "fast").parse_args()
     load_start = list(os.getloadavg())
 
-    q, g = embeddings(20, 40, 8)
+    q, g = rc.embeddings(20, 40, 8)
     t0 = time.perf_counter()
     ecn_rerank(q, g)
     ecn_orig_rerank(q, g)
@@ -58,38 +43,37 @@ def main() -> None:
 
     # dense vs fast at a small N
     n_dq = max(args.dense_n // 6, 1)
-    q, g = embeddings(n_dq, args.dense_n - n_dq, args.dim, seed=1)
+    q, g = rc.embeddings(n_dq, args.dense_n - n_dq, args.dim, seed=1)
     d = [pairwise_distances(a, b, device="cpu") for a, b in ((q, g), (q, q), (g, g))]
     small = {}
     for name, fast_fn, method in (("ecn", ecn_rerank, "rankdist"),
                                   ("ecn-orig", ecn_orig_rerank, "origdist")):
-        ref, t_ref, m_ref = measured(ecn_dense, *d, method=method)
-        fast, t_fast, m_fast = measured(fast_fn, q, g, chunk_size=args.chunk_size)
+        ref, t_ref, m_ref = rc.measured(ecn_dense, *d, method=method)
+        fast, t_fast, m_fast = rc.measured(fast_fn, q, g, chunk_size=args.chunk_size)
         diff = float(np.abs(ref - fast).max())
         small[name] = {"dense_s": t_ref, "dense_peak_rss_extra_mib": m_ref, "fast_s": t_fast,
                        "fast_peak_rss_extra_mib": m_fast, "dense_over_fast_ratio": t_ref / t_fast,
                        "max_abs_difference": diff, "max_abs_value": float(np.abs(ref).max())}
-        print(f"{name}, N = {args.dense_n} ({n_dq} + {args.dense_n - n_dq}): dense "
-              f"{t_ref:.2f} s (+{m_ref or float('nan'):.0f} MiB), fast {t_fast:.3f} s "
-              f"(+{m_fast or float('nan'):.0f} MiB); ratio {t_ref / t_fast:.1f}x; "
-              f"max |dense - fast| = {diff:.2e} (values up to {np.abs(ref).max():.3g})")
+        print(f"{name}, " + rc.dense_vs_fast_line(args.dense_n, n_dq, (t_ref, m_ref),
+                                                   (t_fast, m_fast), "fast", diff)
+              + f" (values up to {np.abs(ref).max():.3g})")
 
     # the large size
-    q, g = embeddings(args.n_query, args.n_gallery, args.dim, seed=2)
+    q, g = rc.embeddings(args.n_query, args.n_gallery, args.dim, seed=2)
     n = args.n_query + args.n_gallery
     big = {}
     for name, fast_fn in (("ecn", ecn_rerank), ("ecn-orig", ecn_orig_rerank)):
         rss_before = status_mib("VmRSS")
         load = os.getloadavg()[0]
         cpu0 = time.process_time()
-        out, t_big, m_big = measured(fast_fn, q, g, chunk_size=args.chunk_size)
+        out, t_big, m_big = rc.measured(fast_fn, q, g, chunk_size=args.chunk_size)
         cpu = time.process_time() - cpu0
         big[name] = {"s": t_big, "process_cpu_s": cpu, "load_average_1_min_before": load,
                      "peak_rss_extra_mib": m_big, "rss_before_mib": rss_before,
                      "output_mib": out.nbytes / 2**20}
         print(f"{name}, N = {n} ({args.n_query} + {args.n_gallery}), D = {args.dim}: "
-              f"{t_big:.2f} s wall ({cpu:.2f} s CPU, load {load:.1f}), peak RSS +{m_big or float('nan'):.0f} MiB above the "
-              f"{rss_before or float('nan'):.0f} MiB before (output "
+              f"{t_big:.2f} s wall ({cpu:.2f} s CPU, load {load:.1f}), peak RSS +{rc.mib(m_big)} MiB above the "
+              f"{rc.mib(rss_before)} MiB before (output "
               f"{out.nbytes / 2**20:.0f} MiB included)")
         del out
 
@@ -99,18 +83,10 @@ def main() -> None:
         "compile_or_cache_load_s": t_compile,
         "large": big,
         "dense_n": args.dense_n, "dense_n_query": n_dq, "at_dense_n": small,
-        "numba_threads": int(numba.get_num_threads()),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
         "load_average_1_5_15_min_at_start": load_start,
-        "load_average_1_5_15_min_at_end": list(os.getloadavg()),
+        **rc.machine_record(),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(res, indent=2) + "\n")
-    os.replace(tmp, args.output)
-    print(f"wrote {args.output}")
+    rc.write_json(args.output, res)
 
 
 if __name__ == "__main__":

@@ -17,15 +17,11 @@ Writes ``benchmarks/results/bench_rerank.json`` (or ``--output``).
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import numba
 import numpy as np
+import rerank_common as rc
 import torch
 from proc_memory import status_mib
 
@@ -33,43 +29,10 @@ from reidcore.evaluation import pairwise_distances
 from reidcore.evaluation.rerank_kreciprocal import k_reciprocal_dense, k_reciprocal_rerank
 
 
-def measured(fn, *args, **kwargs):
-    """``(result, seconds, peak RSS MiB above the RSS before, or None)``."""
-    before = status_mib("VmRSS")
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        reset = True
-    except OSError:
-        reset = False
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    dt = time.perf_counter() - t0
-    peak = status_mib("VmHWM") if reset else None
-    extra = peak - before if peak is not None and before is not None else None
-    return out, dt, extra
-
-
-def embeddings(n_q: int, n_g: int, dim: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(751, dim)).astype(np.float32)
-    q = centres[rng.integers(0, 751, n_q)] + 1.2 * rng.normal(size=(n_q, dim)).astype(np.float32)
-    g = centres[rng.integers(0, 751, n_g)] + 1.2 * rng.normal(size=(n_g, dim)).astype(np.float32)
-    return q.astype(np.float32), g.astype(np.float32)
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--n-query", type=int, default=3368)
-    p.add_argument("--n-gallery", type=int, default=15913)
-    p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--dense-n", type=int, default=1500,
-                   help="query + gallery size of the dense-vs-sparse comparison")
-    p.add_argument("--chunk-size", type=int, default=1024)
-    p.add_argument("--output", type=Path,
-                   default=Path(__file__).parent / "results" / "bench_rerank.json")
-    args = p.parse_args()
+    args = rc.rerank_parser(__doc__.split("\n")[0], "bench_rerank.json", "sparse").parse_args()
 
-    q, g = embeddings(20, 40, 8)
+    q, g = rc.embeddings(20, 40, 8)
     t0 = time.perf_counter()
     k_reciprocal_rerank(q, g)
     t_compile = time.perf_counter() - t0
@@ -77,24 +40,23 @@ def main() -> None:
 
     # dense vs sparse at a small N
     n_dq = max(args.dense_n // 6, 1)
-    q, g = embeddings(n_dq, args.dense_n - n_dq, args.dim, seed=1)
+    q, g = rc.embeddings(n_dq, args.dense_n - n_dq, args.dim, seed=1)
     d_qg, d_qq, d_gg = pairwise_distances(q, g), pairwise_distances(q, q), pairwise_distances(g, g)
-    dense, t_dense, m_dense = measured(k_reciprocal_dense, d_qg, d_qq, d_gg)
-    sparse, t_sparse_small, m_sparse_small = measured(k_reciprocal_rerank, q, g,
-                                                      chunk_size=args.chunk_size)
+    dense, t_dense, m_dense = rc.measured(k_reciprocal_dense, d_qg, d_qq, d_gg)
+    sparse, t_sparse_small, m_sparse_small = rc.measured(k_reciprocal_rerank, q, g,
+                                                         chunk_size=args.chunk_size)
     diff = float(np.abs(dense - sparse).max())
-    print(f"N = {args.dense_n} ({n_dq} + {args.dense_n - n_dq}): dense reference "
-          f"{t_dense:.2f} s (+{m_dense or float('nan'):.0f} MiB), sparse {t_sparse_small:.2f} s "
-          f"(+{m_sparse_small or float('nan'):.0f} MiB); ratio {t_dense / t_sparse_small:.1f}x; "
-          f"max |dense - sparse| = {diff:.2e}")
+    print(rc.dense_vs_fast_line(args.dense_n, n_dq, (t_dense, m_dense),
+                                (t_sparse_small, m_sparse_small), "sparse", diff))
 
     # the large size
-    q, g = embeddings(args.n_query, args.n_gallery, args.dim, seed=2)
+    q, g = rc.embeddings(args.n_query, args.n_gallery, args.dim, seed=2)
     n = args.n_query + args.n_gallery
-    out, t_big, m_big = measured(k_reciprocal_rerank, q, g, chunk_size=args.chunk_size)
+    rss_before = status_mib("VmRSS")
+    out, t_big, m_big = rc.measured(k_reciprocal_rerank, q, g, chunk_size=args.chunk_size)
     print(f"N = {n} ({args.n_query} + {args.n_gallery}), D = {args.dim}: sparse "
-          f"{t_big:.2f} s, peak RSS +{m_big or float('nan'):.0f} MiB above the "
-          f"{status_mib('VmRSS') or float('nan'):.0f} MiB before "
+          f"{t_big:.2f} s, peak RSS +{rc.mib(m_big)} MiB above the "
+          f"{rc.mib(rss_before)} MiB before "
           f"(output {out.nbytes / 2**20:.0f} MiB included); numba threads "
           f"{numba.get_num_threads()}, torch threads {torch.get_num_threads()}")
 
@@ -108,15 +70,9 @@ def main() -> None:
         "sparse_peak_rss_extra_mib_at_dense_n": m_sparse_small,
         "dense_over_sparse_ratio_at_dense_n": t_dense / t_sparse_small,
         "max_abs_difference_at_dense_n": diff,
-        "numba_threads": int(numba.get_num_threads()),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "load_average_1_5_15_min_at_end": list(os.getloadavg()),
+        **rc.machine_record(),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    rc.write_json(args.output, res)
 
 
 if __name__ == "__main__":
