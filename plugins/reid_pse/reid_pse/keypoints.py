@@ -33,16 +33,21 @@ sources covers raises :class:`KeypointsError`, naming the image and the places s
 from __future__ import annotations
 
 import csv
-import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import attrs
 import numpy as np
+from reid_datasets.keypoints_csv import (
+    KeypointsError,
+    csv_header,
+    from_one_based,
+    read_keypoints_csv,
+    to_one_based,
+)
 
 from reidcore.data import Sample, Split
-from reidcore.errors import DatasetError
 
 # fmt: off
 #: Joint names in the Market-1501 body-point order (J = 14).
@@ -76,10 +81,6 @@ FOLDER_NAME = "keypoints"
 MAT_KEY = "pp"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 PART_NAMES = ("train", "query", "gallery")
-
-
-class KeypointsError(DatasetError):
-    """Keypoints are missing for an image, or a keypoint file is malformed (names it)."""
 
 
 # ------------------------------------------------------------------ normalising
@@ -131,103 +132,7 @@ def sample_keypoints(sample: Sample) -> np.ndarray:
     return as_keypoints(kp, sample.path)
 
 
-def from_one_based(xs: np.ndarray, ys: np.ndarray, vs: np.ndarray | None = None) -> np.ndarray:
-    """Rows of 1-based pixel coordinates -> ``(N, J, 3)`` float32 0-based keypoints.
-
-    ``xs``, ``ys``: ``(N, J)``; a value ``<= 0`` or NaN marks the joint missing (the
-    market1501_body_point convention). ``vs``: optional ``(N, J)`` confidences (else 1).
-    """
-    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
-    present = np.isfinite(xs) & np.isfinite(ys) & (xs > 0) & (ys > 0)
-    conf = np.ones_like(xs) if vs is None else np.nan_to_num(np.asarray(vs, np.float64), nan=0.0)
-    conf = np.where(present, np.clip(conf, 0.0, 1.0), 0.0)
-    out = np.stack([np.where(present, xs - 1.0, 0.0), np.where(present, ys - 1.0, 0.0), conf], -1)
-    return out.astype(np.float32)
-
-
-def to_one_based(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(J, 3)`` 0-based keypoints -> ``(x, y)`` 1-based rows, missing joints as 0.
-
-    Inverse of :func:`from_one_based` for the joints with confidence > 0 whose 1-based
-    coordinates are positive (a joint left of / above the image by more than half a
-    pixel cannot be stored in this format and is written as missing).
-    """
-    present = kp[:, 2] > 0
-    return np.where(present, kp[:, 0] + 1.0, 0.0), np.where(present, kp[:, 1] + 1.0, 0.0)
-
-
 # ------------------------------------------------------------------ loaders
-
-
-def _csv_header(num_joints: int = NUM_JOINTS, visibility: bool = False) -> list[str]:
-    cols = ["image", *[f"x{i}" for i in range(num_joints)], *[f"y{i}" for i in range(num_joints)]]
-    return cols + ([f"v{i}" for i in range(num_joints)] if visibility else [])
-
-
-def read_keypoints_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a keypoint table such as ``market1501-holdout/keypoints.csv``.
-
-    Format: a header ``image,x0..x13,y0..y13`` (any column order; optional ``v0..v13``
-    confidences), one row per image; ``image`` is the file name (or a path relative to
-    the CSV's folder); ``x`` in ``1..W`` and ``y`` in ``1..H`` pixels (**1-based**, as
-    the Market-1501 body-point annotation); ``<= 0``, empty or NaN marks a missing joint.
-
-    Returns:
-        ``{image: (J, 3) float32}`` in 0-based pixels of the original image.
-
-    Raises:
-        KeypointsError: the file is missing, the header lacks a column, a value is not a
-            number, a row is short, or one image is listed twice (file and line named).
-    """
-    path = Path(path)
-    try:
-        f = open(path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise KeypointsError(f"cannot read keypoint table {path}: {exc}") from exc
-    with f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        need = _csv_header()
-        lacking = [c for c in need if c not in header]
-        if lacking:
-            raise KeypointsError(
-                f"{path}: header must hold {','.join(need[:2])}..x13,y0..y13 (1-based pixels; "
-                f"optional v0..v13), it lacks {', '.join(lacking[:5])}"
-                f"{' ...' if len(lacking) > 5 else ''}"
-            )
-        col = {h: i for i, h in enumerate(header)}
-        has_v = all(f"v{i}" in col for i in range(NUM_JOINTS))
-        xi = [col[f"x{i}"] for i in range(NUM_JOINTS)]
-        yi = [col[f"y{i}"] for i in range(NUM_JOINTS)]
-        vi = [col[f"v{i}"] for i in range(NUM_JOINTS)] if has_v else None
-        names: list[str] = []
-        rows: list[list[float]] = []
-        seen: dict[str, int] = {}
-        for lineno, fields in enumerate(reader, start=2):
-            if not fields or not any(x.strip() for x in fields):
-                continue
-            if len(fields) < len(header):
-                raise KeypointsError(
-                    f"{path}:{lineno}: {len(fields)} fields, the header has {len(header)}"
-                )
-            name = fields[col["image"]].strip()
-            if name in seen:
-                raise KeypointsError(
-                    f"{path}:{lineno}: image {name!r} is listed twice (also line {seen[name]})"
-                )
-            seen[name] = lineno
-            try:
-                rows.append([float(fields[i]) if fields[i].strip() else math.nan
-                             for i in xi + yi + (vi or [])])
-            except ValueError as exc:
-                raise KeypointsError(f"{path}:{lineno}: not a number: {exc}") from exc
-            names.append(name)
-    if not names:
-        return {}
-    arr = np.asarray(rows, np.float64)
-    n = NUM_JOINTS
-    kps = from_one_based(arr[:, :n], arr[:, n:2 * n], arr[:, 2 * n:] if has_v else None)
-    return dict(zip(names, kps, strict=True))
 
 
 def write_keypoints_csv(path: str | os.PathLike, rows: Iterable[tuple[str, np.ndarray]]) -> Path:
@@ -242,7 +147,7 @@ def write_keypoints_csv(path: str | os.PathLike, rows: Iterable[tuple[str, np.nd
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(_csv_header())
+            writer.writerow(csv_header())
             for name, kp in rows:
                 xs, ys = to_one_based(as_keypoints(kp, name))
                 writer.writerow([name, *(_fmt(v) for v in xs), *(_fmt(v) for v in ys)])

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from reid_san.textures import write_png_atomic
 from reidcore.errors import DatasetError, ExperimentError
 
 log = logging.getLogger("reidcore")
@@ -148,18 +148,6 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
                                f"textures would both be {p.stem}.png")
         seen[p.stem] = p
     return images
-
-
-def write_png_atomic(path: Path, array: np.ndarray) -> None:
-    """Write uint8 ``(H, W, 3)`` ``array`` as PNG via a temporary file and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(array).save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def to_uint8_images(textures: torch.Tensor, size: int | None = None) -> list[np.ndarray]:

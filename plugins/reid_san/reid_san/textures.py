@@ -21,9 +21,10 @@ on PIT (SAN-PG). Sources here, all in the same layout:
   geometric stand-in for SAN-PG's pseudo ground truth when no PIT-trained generator is
   available (our substitute, not the paper's method).
 
-Keypoint convention (as reid-pse's): ``(14, 3)`` float ``x, y, visibility`` in 0-based
-pixels of the image with pixel centres at integer coordinates (the top-left pixel is
-``(0, 0)``; Market-1501's 1-based CSV values minus 1), Market-1501 body-point order:
+Keypoint convention (that of :mod:`reid_datasets.keypoints_csv`, as reid-pse's):
+``(14, 3)`` float ``x, y, visibility`` in 0-based pixels of the image with pixel centres
+at integer coordinates (the top-left pixel is ``(0, 0)``; Market-1501's 1-based CSV
+values minus 1), Market-1501 body-point order:
 0 head (top of the head in the Market annotation), 1 neck, 2-4 right shoulder, elbow,
 wrist, 5-7 left shoulder, elbow, wrist, 8-10 right hip, knee, ankle, 11-13 left hip,
 knee, ankle. A joint is present when its visibility is > 0.
@@ -40,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from reid_datasets.keypoints_csv import NUM_JOINTS
+from reid_datasets.keypoints_csv import read_keypoints_csv as read_keypoints_csv  # public here
 
 from reid_san.texture_layout import DEFAULT_SIZE, LIMB_JOINTS, check_size, part_boxes
 from reidcore.data import Sample, Split
@@ -49,7 +52,6 @@ log = logging.getLogger("reidcore")
 
 #: File extensions a texture may have (compared case-insensitively; PNG preferred).
 TEXTURE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-NUM_JOINTS = 14
 #: Left/right joint pairs that swap when the image is mirrored.
 FLIP_PAIRS = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13))
 #: Limb strip width as a fraction of the torso length (mid-shoulders to mid-hips).
@@ -274,55 +276,6 @@ def read_synthetic_textures(
 # ----------------------------------------------------------------------- keypoint warps
 
 
-def read_keypoints_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a Market-1501 body-point CSV (``market1501-holdout/keypoints.csv``).
-
-    Format: a header ``image,x0..x13,y0..y13`` with optional ``v0..v13``; values in
-    **1-based** pixels; a coordinate ``<= 0`` or empty marks a missing joint.
-
-    Returns:
-        ``{image file name: (14, 3) float32 [x, y, visibility]}`` in the 0-based
-        convention of this module (``x - 1``, ``y - 1``); visibility is the ``v`` column
-        or 1, and 0 for missing joints.
-
-    Raises:
-        DatasetError: the file is missing, its header is not this format, or a line is
-            malformed (file and line named).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"Keypoint file {path} does not exist")
-    xs = [f"x{i}" for i in range(NUM_JOINTS)]
-    ys = [f"y{i}" for i in range(NUM_JOINTS)]
-    vs = [f"v{i}" for i in range(NUM_JOINTS)]
-    out: dict[str, np.ndarray] = {}
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or header[0] != "image" or header[1 : 1 + 2 * NUM_JOINTS] != xs + ys:
-            raise DatasetError(f"{path}:1: expected the header image,x0..x13,y0..y13[,v0..v13]")
-        with_v = header[1 + 2 * NUM_JOINTS :] == vs
-        width = 1 + (3 if with_v else 2) * NUM_JOINTS
-        for lineno, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != width:
-                raise DatasetError(f"{path}:{lineno}: expected {width} columns, got {len(row)}")
-            try:
-                vals = np.array([float(v) if v.strip() else np.nan for v in row[1:]], np.float64)
-            except ValueError:
-                raise DatasetError(f"{path}:{lineno}: a value is not a number") from None
-            x, y = vals[:NUM_JOINTS], vals[NUM_JOINTS : 2 * NUM_JOINTS]
-            vis = vals[2 * NUM_JOINTS :] if with_v else np.ones(NUM_JOINTS)
-            ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-            kp = np.zeros((NUM_JOINTS, 3), np.float32)
-            kp[:, 0] = np.where(ok, x - 1, 0)
-            kp[:, 1] = np.where(ok, y - 1, 0)
-            kp[:, 2] = np.where(ok, np.nan_to_num(vis), 0)
-            out[row[0]] = kp
-    return out
-
-
 def flip_keypoints(keypoints, width: int) -> np.ndarray:
     """Keypoints of the horizontally mirrored image: ``x -> width - 1 - x`` and the left
     and right joints swap names (the mirrored person's right arm is the original's left).
@@ -509,17 +462,16 @@ def texture_from_keypoints(
     return tex
 
 
-def _write_png_atomic(path: Path, array: np.ndarray) -> None:
+def write_png_atomic(path: Path, array: np.ndarray) -> None:
+    """Write uint8 ``(H, W, 3)`` ``array`` as the PNG ``path`` via a temporary file in the
+    same folder and ``os.replace`` (an interrupted write leaves no partial file)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             Image.fromarray(array).save(f, format="PNG")
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -584,7 +536,7 @@ def write_keypoint_textures(
         if out.exists() and not overwrite:
             continue
         img = np.asarray(load_image(s.path))
-        _write_png_atomic(out, texture_from_keypoints(img, kp, size, head_point=head_point))
+        write_png_atomic(out, texture_from_keypoints(img, kp, size, head_point=head_point))
         written += 1
     log.info("keypoint textures: wrote %d of %d in %s", written, len(jobs), folder)
     return written
