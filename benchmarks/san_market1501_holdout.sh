@@ -22,9 +22,9 @@ DATA=${DATA:-../shared/data/market1501-holdout}
 WEIGHTS=${WEIGHTS:-../shared/weights/mobilenet_v2_imagenet_features.pth}
 RESULT=${RESULT:-benchmarks/results/san_market1501_holdout.json}
 PG_ITERS=${PG_ITERS:-600}
-PG_MINUTES=${PG_MINUTES:-4}
+PG_MINUTES=${PG_MINUTES:-10}
 SAN_ITERS=${SAN_ITERS:-800}
-SAN_MINUTES=${SAN_MINUTES:-10}
+SAN_MINUTES=${SAN_MINUTES:-9}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 # the seed's schedule in fractions of training: warm-up 20/320, milestones (20 + 40k)/320
