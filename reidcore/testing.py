@@ -91,7 +91,8 @@ def check_model_contract(model_or_name: Any, *, height: int = 64, width: int = 3
                          batch: int = 4, num_classes: int = 5, **kwargs: Any) -> None:
     """Assert the ``reid_models`` contract for a model instance or a registered name.
 
-    Checks: train-mode forward returns a dict with ``"embedding"`` ``(B, embedding_dim)``
+    The input is ``(batch, C, height, width)`` random float32, ``C`` the input channels of
+    the model's first ``Conv2d``. Checks: train-mode forward returns a dict with ``"embedding"`` ``(B, embedding_dim)``
     float32, finite; ``"logits"`` (if any) is ``(B, num_classes)``; backward reaches every
     trainable parameter without NaN; eval-mode forward under ``no_grad`` gives the same shape.
     A name is built with ``create_model(name, num_classes=..., **kwargs)``.
@@ -104,8 +105,10 @@ def check_model_contract(model_or_name: Any, *, height: int = 64, width: int = 3
     model = model_or_name
     if isinstance(model_or_name, str):
         model = registry.create_model(model_or_name, num_classes=num_classes, **kwargs)
-    torch.manual_seed(0)
-    x = torch.randn(batch, 3, height, width)
+    from reidcore.commands.export import input_channels
+
+    torch.manual_seed(0)  # input channels: the first conv's (e.g. RGB + pose maps for PSE)
+    x = torch.randn(batch, input_channels(model), height, width)
     model.train()
     out = model(x)
     assert isinstance(out, dict) and "embedding" in out, "forward must return {'embedding': ...}"

@@ -112,8 +112,8 @@ def test_evaluate_hdf5_with_ids_and_unknown_excluder(tmp_path, capsys):
     assert "cuhk03" in capsys.readouterr().out
     assert main([*base, "--excluder", "market"]) == 2
     assert "Unknown excluder 'market'" in capsys.readouterr().err
-    assert main([*base, "--rerank", "ecn"]) == 2
-    assert "Unknown reranker 'ecn'" in capsys.readouterr().err
+    assert main([*base, "--rerank", "ecnn"]) == 2
+    assert "Unknown reranker 'ecnn'" in capsys.readouterr().err
 
 
 def test_plugin_excluder_and_reranker_hooks(tmp_path, capsys):
