@@ -344,9 +344,9 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
                 break
             if it % cfg.checkpoint_every == 0:
                 save(it)
+    seconds = time.monotonic() - t_start  # the training loop's time, without the last save
     path = save(it)
     distributed.barrier()  # the other ranks may read this checkpoint next (a later stage)
-    seconds = time.monotonic() - t_start
     log.info("training %s at iteration %d (%.0f s, %.1f img/s); checkpoint %s", stopped, it,
              seconds, seen / max(seconds, 1e-9), path)
     return TrainOutcome(it, stopped, signum, seconds, seen / max(seconds, 1e-9))
