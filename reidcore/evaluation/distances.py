@@ -118,3 +118,19 @@ def pairwise_distances(
             stop = min(start + chunk_size, q.shape[0])
             out[start:stop] = fn(q[start:stop], g).cpu().numpy()
     return out
+
+
+def stack_query_gallery(query: Any, gallery: Any) -> np.ndarray:
+    """Query rows then gallery rows as one C-contiguous float32 ``(n_q + n_g, D)`` array.
+
+    Used by the re-rankers, which work on all ``N = n_q + n_g`` embeddings at once.
+
+    Raises:
+        ValueError: either is not 2-D, or their dimensions ``D`` differ.
+    """
+    q = np.asarray(query, dtype=np.float32)
+    g = np.asarray(gallery, dtype=np.float32)
+    if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
+        raise ValueError(f"query and gallery must be (n, D) with the same D, got {q.shape} "
+                         f"and {g.shape}")
+    return np.ascontiguousarray(np.concatenate([q, g]))

@@ -325,19 +325,14 @@ def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str =
     """
     import torch
 
-    from reidcore.evaluation.distances import METRICS
+    from reidcore.evaluation.distances import METRICS, stack_query_gallery
 
     if metric not in _METRIC_CODES:
         raise ValueError(f"Unknown metric {metric!r}; known metrics: {', '.join(_METRIC_CODES)}")
-    q = np.asarray(query, dtype=np.float32)
-    g = np.asarray(gallery, dtype=np.float32)
-    if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
-        raise ValueError(f"query and gallery must be (n, D) with the same D, got {q.shape} "
-                         f"and {g.shape}")
-    n_q, n_g = len(q), len(g)
-    n = n_q + n_g
+    x = stack_query_gallery(query, gallery)
+    n_q, n = len(query), len(x)
+    n_g = n - n_q
     _check_params(k1, k2, lambda_value, n)
-    x = np.ascontiguousarray(np.concatenate([q, g]))
     kk = max(k1 + 1, k2)
     # euclidean: the squared distance directly (the authors square the distances anyway)
     fn = METRICS["sqeuclidean"] if metric == "euclidean" else METRICS[metric]

@@ -226,16 +226,11 @@ def _prepare(query, gallery, metric: str, device):
     """``(x (N, D) float32 ndarray, n_q, torch device)`` after validation."""
     import torch
 
-    from reidcore.evaluation.distances import METRICS
+    from reidcore.evaluation.distances import METRICS, stack_query_gallery
 
     if metric not in METRICS:
         raise ValueError(f"Unknown metric {metric!r}; known metrics: {', '.join(METRICS)}")
-    qa = np.asarray(query, dtype=np.float32)
-    ga = np.asarray(gallery, dtype=np.float32)
-    if qa.ndim != 2 or ga.ndim != 2 or qa.shape[1] != ga.shape[1]:
-        raise ValueError(f"query and gallery must be (n, D) with the same D, got {qa.shape} "
-                         f"and {ga.shape}")
-    x = np.ascontiguousarray(np.concatenate([qa, ga]))
+    x = stack_query_gallery(query, gallery)
     if not np.isfinite(x).all():
         raise ValueError("non-finite embeddings (NaN or inf) in ECN re-ranking")
     # |a|^2 + |b|^2 + 2|a||b| (or the L1 sum) must stay finite in float32
@@ -243,7 +238,7 @@ def _prepare(query, gallery, metric: str, device):
         raise ValueError(f"embeddings too large for float32 distances (max |x| = "
                          f"{float(np.abs(x).max()):g})")
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    return x, len(qa), dev
+    return x, len(query), dev
 
 
 class _Blocks:
