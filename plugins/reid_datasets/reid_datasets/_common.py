@@ -244,3 +244,19 @@ def cached_split(
 
 
 PART_NAMES = ("train", "query", "gallery")
+
+
+def publish_folder(tmp: Path, out: Path) -> None:
+    """Move a fully written temp folder ``tmp`` to ``out`` in one rename.
+
+    A concurrent writer that renamed its own copy first wins: ``out`` then already exists
+    and ``tmp`` is left for the caller to delete.
+
+    Raises:
+        OSError: the rename failed and ``out`` is not a folder.
+    """
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        if not Path(out).is_dir():
+            raise

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reid_datasets._common import cached_split, require_root
+from reid_datasets._common import cached_split, publish_folder, require_root
 from reidcore.data import Sample, Split
 from reidcore.errors import DatasetError
 
@@ -215,11 +215,7 @@ def extract_images(mat_path: Path, variant: str, out_dir: Path) -> int:
                         count += 1
         if count == 0:
             raise DatasetError(f"{mat_path} holds no {variant} image")
-        try:
-            os.rename(tmp, out_dir)
-        except OSError:
-            if not out_dir.is_dir():  # not a concurrent extraction that won the race
-                raise
+        publish_folder(tmp, out_dir)  # or a concurrent extraction won the race
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return count

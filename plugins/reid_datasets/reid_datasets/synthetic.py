@@ -73,6 +73,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from reid_datasets import body_texture
+from reid_datasets._common import publish_folder
 from reidcore.data import Sample, Split
 from reidcore.errors import DatasetError
 
@@ -949,11 +950,7 @@ def write_textures(folder: Path, params: dict, size: int) -> Path:
                     img.save(buf, format="PNG", optimize=False)
                     encoded[pid] = buf.getvalue()
                 (tmp / (Path(fname).stem + ".png")).write_bytes(encoded[pid])
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if not out.is_dir():  # not a concurrent writer that won the race
-                raise
+        publish_folder(tmp, out)  # or a concurrent writer won the race
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -1183,11 +1180,7 @@ def read_synthetic(
             ) from exc
         try:
             generate(tmp / "data", params)
-            try:
-                os.rename(tmp / "data", folder)
-            except OSError:
-                if not folder.is_dir():  # not a concurrent generator that won the race
-                    raise
+            publish_folder(tmp / "data", folder)  # or a concurrent generator won the race
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     split = index(folder, name)
