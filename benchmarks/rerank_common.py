@@ -7,7 +7,6 @@ the record of the machine and thread counts, and the atomic JSON write.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -108,12 +107,8 @@ def machine_record() -> dict:
 
 
 def write_json(path: Path, record: dict) -> None:
-    """Write ``record`` as indented JSON to ``path`` (folders made; temp file + ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``record`` as indented JSON to ``path`` atomically (reidcore.atomic)."""
+    from reidcore.atomic import atomic_write_json
+
+    atomic_write_json(path, record)
     print(f"wrote {path}")

@@ -16,7 +16,6 @@ fields set to ``None``.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import attrs
 import h5py
 import numpy as np
 
+from reidcore.atomic import atomic_path, atomic_write_text
 from reidcore.errors import ReidError
 
 __all__ = [
@@ -134,30 +134,22 @@ def write_embeddings(
             f"does not exist"
         )
 
-    tmp = path.with_name(f"{path.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        with h5py.File(tmp, "x") as f:
-            f.create_dataset("embs", data=embs)
-            f.create_dataset("pids", data=pids)
-            f.create_dataset("camids", data=camids)
-            f.create_dataset("paths", data=paths, dtype=h5py.string_dtype("utf-8"),
-                             shape=(n,))
-            if augmented is not None:
-                f.create_dataset("embs_augmented", data=augmented)
-            for key, value in (attrs or {}).items():
-                try:
-                    f.attrs[key] = value
-                except (TypeError, ValueError) as exc:
-                    raise TypeError(
-                        f"attrs[{key!r}] = {value!r} cannot be stored as an HDF5 attribute "
-                        f"of {str(path)!r}: {exc}"
-                    ) from exc
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "x") as f:
+        f.create_dataset("embs", data=embs)
+        f.create_dataset("pids", data=pids)
+        f.create_dataset("camids", data=camids)
+        f.create_dataset("paths", data=paths, dtype=h5py.string_dtype("utf-8"),
+                         shape=(n,))
+        if augmented is not None:
+            f.create_dataset("embs_augmented", data=augmented)
+        for key, value in (attrs or {}).items():
+            try:
+                f.attrs[key] = value
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"attrs[{key!r}] = {value!r} cannot be stored as an HDF5 attribute "
+                    f"of {str(path)!r}: {exc}"
+                ) from exc
 
 
 def _plain(value: Any) -> Any:
@@ -256,10 +248,4 @@ def write_embeddings_csv(path: str | os.PathLike[str] | None, paths: Sequence[st
     if path is None:
         sys.stdout.write(buf.getvalue())
         return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(path, buf.getvalue())

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reidcore import __version__
+from reidcore.atomic import atomic_write_json
 from reidcore.errors import ExperimentError
 
 ARGS = "args.json"
@@ -28,24 +29,9 @@ REPORT = "report.json"
 LOG = "train.log"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path`` and rename it over ``path``."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Write ``data`` as indented JSON atomically (:func:`reidcore.atomic.atomic_write_json`)."""
+    atomic_write_json(path, data)
 
 
 def default_experiment_dir(recipe: str, dataset: str) -> Path:

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from reidcore.atomic import atomic_write_bytes
 from reidcore.errors import ExperimentError
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^checkpoint-(\d+)\.pt$")
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call ``write(fileobj)`` on a temp file beside ``path``, fsync, then rename over it.
-
-    An exception (or a kill) before the rename leaves any existing ``path`` untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def checkpoint_path(exp_dir: Path, iteration: int) -> Path:

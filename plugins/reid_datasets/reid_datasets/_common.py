@@ -9,11 +9,11 @@ import logging
 import os
 import re
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from reidcore.atomic import atomic_write_json
 from reidcore.data import Sample, Split
 from reidcore.errors import DatasetError
 
@@ -228,15 +228,7 @@ def cached_split(
         **{p: _encode(getattr(split, p), prefix) for p in PART_NAMES},
     }
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(record, f)
-            os.replace(tmp, file)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write_json(file, record, indent=None)
     except (OSError, TypeError, ValueError) as exc:
         log.debug("not caching the %s index in %s: %s", dataset, file, exc)
     log.info("%s", split.summary())

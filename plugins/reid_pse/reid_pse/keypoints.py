@@ -47,6 +47,7 @@ from reid_datasets.keypoints_csv import (
     to_one_based,
 )
 
+from reidcore.atomic import atomic_open
 from reidcore.data import Sample, Split
 
 # fmt: off
@@ -143,18 +144,12 @@ def write_keypoints_csv(path: str | os.PathLike, rows: Iterable[tuple[str, np.nd
     with up to two decimals. Returns ``path``.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(csv_header())
-            for name, kp in rows:
-                xs, ys = to_one_based(as_keypoints(kp, name))
-                writer.writerow([name, *(_fmt(v) for v in xs), *(_fmt(v) for v in ys)])
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(path, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(csv_header())
+        for name, kp in rows:
+            xs, ys = to_one_based(as_keypoints(kp, name))
+            writer.writerow([name, *(_fmt(v) for v in xs), *(_fmt(v) for v in ys)])
     return path
 
 
@@ -246,13 +241,8 @@ def read_keypoint_array(path: str | os.PathLike) -> np.ndarray:
 def write_keypoint_array(path: str | os.PathLike, keypoints) -> Path:
     """Write one image's ``(J, 3)`` float32 keypoints to ``path`` (``.npy``) atomically."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npy")
-    try:
-        np.save(tmp, as_keypoints(keypoints, str(path)))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(path, "wb") as f:
+        np.save(f, as_keypoints(keypoints, str(path)))
     return path
 
 

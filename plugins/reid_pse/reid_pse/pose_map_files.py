@@ -18,7 +18,6 @@ reader. The authors stored DeeperCut score maps per image the same way
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ from reid_pse.keypoints import (
     sample_keypoints,
     write_keypoints_csv,
 )
+from reidcore.atomic import atomic_open, atomic_write_json
 from reidcore.data import Sample, Split
 from reidcore.errors import ImageReadError
 
@@ -84,14 +84,8 @@ class PoseMapsSummary:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npy")
-    try:
-        np.save(tmp, array)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(path, "wb") as f:
+        np.save(f, array)
     return path.stat().st_size
 
 
@@ -158,8 +152,6 @@ def write_pose_maps(split: Split, output: str | os.PathLike, height: int, width:
         "maps": maps, "images": len(samples), "parts": counts, "keypoint_sources": sources,
         "keypoints": f"{CSV_NAME}: 1-based pixels of the original images",
     }
-    tmp = out / f".{META_NAME}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, out / META_NAME)
+    atomic_write_json(out / META_NAME, meta)
     total += (out / CSV_NAME).stat().st_size
     return PoseMapsSummary(out, counts, len(samples), sources, height, width, sigma, total, maps)

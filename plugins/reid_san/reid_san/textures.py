@@ -35,7 +35,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from reid_datasets.keypoints_csv import NUM_JOINTS
 from reid_datasets.keypoints_csv import read_keypoints_csv as read_keypoints_csv  # public here
 
 from reid_san.texture_layout import DEFAULT_SIZE, LIMB_JOINTS, check_size, part_boxes
+from reidcore.atomic import atomic_open
 from reidcore.data import Sample, Split
 from reidcore.errors import DatasetError
 
@@ -465,14 +465,8 @@ def texture_from_keypoints(
 def write_png_atomic(path: Path, array: np.ndarray) -> None:
     """Write uint8 ``(H, W, 3)`` ``array`` as the PNG ``path`` via a temporary file in the
     same folder and ``os.replace`` (an interrupted write leaves no partial file)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(array).save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        Image.fromarray(array).save(f, format="PNG")
 
 
 def write_keypoint_textures(
