@@ -24,8 +24,6 @@ VERBS = {
     "embed": "write HDF5 embeddings of a dataset part with a trained experiment",
     "evaluate": "CMC/mAP/mINP of query and gallery HDF5 embeddings (optionally re-ranked)",
 }
-KINDS = ("datasets", "models", "losses", "recipes", "backbones", "commands", "excluders",
-         "rerankers", "keypoint_estimators")
 
 
 def _command_lines() -> list[str]:
@@ -61,14 +59,17 @@ def _top_help() -> str:
 
 # ---------------------------------------------------------------------------- plugins, list
 def cmd_plugins(argv: list[str]) -> int:
-    argparse.ArgumentParser(prog="python -m reidcore plugins",
-                            description=VERBS["plugins"]).parse_args(argv)
+    """Installed plugins, what each registers, and every problem; 1 when there is one."""
+    p = argparse.ArgumentParser(prog="python -m reidcore plugins", description=VERBS["plugins"])
+    p.add_argument("--check", action="store_true",
+                   help="also import every registered 'module:attr' target and list the broken ones")
+    args = p.parse_args(argv)
+    from reidcore.hookspecs import KINDS
     from reidcore.plugins import get_plugins
-    from reidcore.registry import KINDS as REG_KINDS
-    from reidcore.registry import registry
+    from reidcore.registry import check_targets, registry
 
     plugins = get_plugins()
-    regs = {kind: registry(kind) for kind in REG_KINDS}
+    regs = {kind: registry(kind.name) for kind in KINDS}
     print(f"{'plugin':<12} {'distribution':<16} {'version':<9} registers")
     for info in plugins.infos:
         if info.error:
@@ -78,19 +79,31 @@ def cmd_plugins(argv: list[str]) -> int:
         for kind, reg in regs.items():
             names = sorted(n for n, e in reg.entries.items() if e.plugin == info.name)
             if names:
-                plural = "losses" if kind == "loss" else f"{kind}s"
-                parts.append(f"{plural}: {', '.join(names)}")
+                parts.append(f"{kind.plural}: {', '.join(names)}")
         print(f"{info.name:<12} {info.distribution:<16} {info.version:<9} {'; '.join(parts) or '(nothing)'}")
-    return 1 if plugins.failed else 0
+    problems = list(plugins.problems)
+    if args.check:
+        broken = check_targets()
+        problems += broken
+        print(f"checked every registered target: {len(broken)} broken")
+    if problems:
+        print("problems:")
+        print("\n".join(f"  {line}" for line in problems))
+    return 1 if plugins.failed or problems else 0
 
 
 def cmd_list(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m reidcore list", description=VERBS["list"])
-    p.add_argument("kind", choices=KINDS)
-    args = p.parse_args(argv)
-    from reidcore.registry import registry
+    from reidcore.hookspecs import KINDS
 
-    reg = registry(args.kind[:-1])
+    p = argparse.ArgumentParser(prog="python -m reidcore list", description=VERBS["list"])
+    p.add_argument("kind", choices=[k.plural for k in KINDS])
+    args = p.parse_args(argv)
+    from reidcore.registry import BY_PLURAL, registry
+
+    reg = registry(BY_PLURAL[args.kind].name)
+    if not reg.names():
+        print(f"no {args.kind} registered (plugins add them: python -m reidcore plugins)",
+              file=sys.stderr)
     for name in reg.names():
         entry = reg.entry(name)
         extra = ""
@@ -110,8 +123,8 @@ def _recipe_defaults(config_class: type) -> str:
     parts = []
     for f in attrs.fields(config_class):
         value = " ".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
-        if f.name in ("dataset", "data") or value is None:
-            continue
+        if f.name in ("dataset", "data") or value is None or value == "":
+            continue  # no default (an empty list or string) is not a flag to show
         flag = f.name.replace("_", "-")
         if isinstance(value, bool):
             parts.append(f"--{flag}" if value else f"--no-{flag}")

@@ -14,17 +14,26 @@ Example (``reid_trinet/plugin.py``)::
     def reid_models():
         return {"trinet": "reid_trinet.model:TriNet"}
 
-The core builds one registry per hook (see :mod:`reidcore.registry`), credits
-every name to the plugin that registered it and raises
-:class:`~reidcore.errors.DuplicateNameError` when two plugins register the
-same name in one registry.
+The core builds one registry per hook (see :mod:`reidcore.registry`) and
+credits every name to the plugin that registered it. The hook specifications
+are the only list of registry kinds: each is declared with
+:func:`registry_hookspec` (its singular kind, e.g. ``"loss"``), the plural is
+the hook name without ``reid_`` (``"losses"``), and :data:`KINDS` collects
+them in definition order. ``python -m reidcore list PLURAL``, the typed getters
+of :mod:`reidcore.registry` and the ``plugins`` table are all derived from it.
+
+When two plugins register the same name in one registry, the first-party (or,
+between third-party plugins, the earlier-loaded) one wins and the clash is
+reported; with ``REIDCORE_STRICT_PLUGINS=1`` it is a
+:class:`~reidcore.errors.DuplicateNameError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
 import pluggy
 
 PROJECT = "reidcore"
@@ -34,8 +43,30 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 Target = Any  # an object, or a "module:attr" string resolved lazily
 
+KIND_ATTRIBUTE = "reidcore_kind"
+TARGET_ATTRIBUTE = "reidcore_target"
 
-@hookspec
+
+def registry_hookspec(kind: str, target: str = "callable") -> Callable[[Callable], Callable]:
+    """Declare a hook specification that feeds the registry of ``kind``.
+
+    Args:
+        kind: the singular registry kind (``"loss"``); the plural is the hook name
+            without its ``reid_`` prefix (``reid_losses`` -> ``"losses"``).
+        target: what every resolved target must be: ``"callable"`` or ``"class"``.
+    """
+    if target not in ("callable", "class"):
+        raise ValueError(f"target must be 'callable' or 'class', not {target!r}")
+
+    def decorate(fn: Callable) -> Callable:
+        setattr(fn, KIND_ATTRIBUTE, kind)
+        setattr(fn, TARGET_ATTRIBUTE, target)
+        return hookspec(fn)
+
+    return decorate
+
+
+@registry_hookspec("dataset")
 def reid_datasets() -> Mapping[str, Target]:
     """Dataset readers.
 
@@ -47,7 +78,7 @@ def reid_datasets() -> Mapping[str, Target]:
     """
 
 
-@hookspec
+@registry_hookspec("backbone")
 def reid_backbones() -> Mapping[str, Target]:
     """Feature-map backbones.
 
@@ -59,7 +90,7 @@ def reid_backbones() -> Mapping[str, Target]:
     """
 
 
-@hookspec
+@registry_hookspec("model")
 def reid_models() -> Mapping[str, Target]:
     """Re-ID models.
 
@@ -71,7 +102,7 @@ def reid_models() -> Mapping[str, Target]:
     """
 
 
-@hookspec
+@registry_hookspec("loss")
 def reid_losses() -> Mapping[str, Target]:
     """Losses.
 
@@ -82,7 +113,7 @@ def reid_losses() -> Mapping[str, Target]:
     """
 
 
-@hookspec
+@registry_hookspec("recipe", target="class")
 def reid_recipes() -> Mapping[str, Target]:
     """Recipes: a method's model, losses and the paper's default hyper-parameters.
 
@@ -93,7 +124,7 @@ def reid_recipes() -> Mapping[str, Target]:
     """
 
 
-@hookspec
+@registry_hookspec("command")
 def reid_commands() -> Mapping[str, Target]:
     """Extra CLI verbs: ``python -m reidcore NAME ...``.
 
@@ -102,7 +133,7 @@ def reid_commands() -> Mapping[str, Target]:
     """
 
 
-@hookspec
+@registry_hookspec("excluder")
 def reid_excluders() -> Mapping[str, Target]:
     """Evaluation protocols ("excluders"), usable as ``evaluate --excluder NAME``.
 
@@ -114,7 +145,7 @@ def reid_excluders() -> Mapping[str, Target]:
     """
 
 
-@hookspec
+@registry_hookspec("reranker")
 def reid_rerankers() -> Mapping[str, Target]:
     """Re-rankers, usable as ``evaluate --rerank NAME`` and ``run --rerank NAME``.
 
@@ -128,7 +159,7 @@ def reid_rerankers() -> Mapping[str, Target]:
     """
 
 
-@hookspec
+@registry_hookspec("keypoint_estimator")
 def reid_keypoint_estimators() -> Mapping[str, Target]:
     """Body-keypoint estimators that fill in keypoints for images without them.
 
@@ -142,14 +173,35 @@ def reid_keypoint_estimators() -> Mapping[str, Target]:
     """
 
 
-HOOK_NAMES = (
-    "reid_datasets",
-    "reid_backbones",
-    "reid_models",
-    "reid_losses",
-    "reid_recipes",
-    "reid_commands",
-    "reid_excluders",
-    "reid_rerankers",
-    "reid_keypoint_estimators",
-)
+@attrs.frozen
+class Kind:
+    """One registry kind, read from its hook specification.
+
+    Attributes:
+        name: singular (``"keypoint_estimator"``), the key of :func:`reidcore.registry.registry`.
+        plural: the hook name without ``reid_`` (``"keypoint_estimators"``), the word of
+            ``python -m reidcore list PLURAL``.
+        hook: the hook name (``"reid_keypoint_estimators"``).
+        target: ``"callable"`` or ``"class"``: what every resolved target must be.
+    """
+
+    name: str
+    plural: str
+    hook: str
+    target: str
+
+
+def _kinds() -> tuple[Kind, ...]:
+    kinds = []
+    for hook, fn in list(globals().items()):
+        kind = getattr(fn, KIND_ATTRIBUTE, None)
+        if callable(fn) and hook.startswith("reid_") and kind is not None:
+            kinds.append(Kind(kind, hook.removeprefix("reid_"), hook, getattr(fn, TARGET_ATTRIBUTE)))
+    return tuple(kinds)
+
+
+KINDS: tuple[Kind, ...] = _kinds()
+"""Every registry kind, in the order the hook specifications are defined above."""
+
+HOOK_NAMES: tuple[str, ...] = tuple(k.hook for k in KINDS)
+"""The registry hooks' names (``reid_datasets``, ...)."""
