@@ -7,23 +7,35 @@ Enable the fixtures in a plugin's test suite with, in ``conftest.py``::
 Fixtures:
     ``reid_register_plugin``: ``register(module, name)`` registers a plugin module (an object
         with ``@hookimpl`` functions) for the current test only, rebuilding the registries
-        around it, so the test sees exactly what an installed plugin would add.
+        around it, so the test sees exactly what an installed plugin would add. Registering
+        a module that is already installed (its entry point loaded) is a no-op; a module
+        under the name of an installed plugin replaces that plugin for the test.
+    ``reid_tiny_market``: the path of a tiny dataset folder in the Market-1501 layout
+        (:func:`write_tiny_market`), readable by ``--dataset market1501 --data DIR``.
     ``reid_tiny_split``: a :class:`~reidcore.data.Split` of tiny images written to a temporary
         Market-1501-layout folder (4 training identities × 2 cameras × 3 images; P×K batches
         up to P=4, K=6 work).
+    ``reid_run_recipe``: :func:`run_recipe` with the experiment and cache folders in the
+        test's temporary folder: ``reid_run_recipe("trinet", data_dir, "--margin", "0.3")``.
     ``reid_model_contract``: :func:`check_model_contract`, for tests parametrized over your
         registered model names.
 
 Plain helpers (no pytest needed): :func:`registered_plugin` (a context manager),
-:func:`write_tiny_market`, :func:`check_model_contract`.
+:func:`write_tiny_market`, :func:`run_recipe`, :func:`check_model_contract`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from reidcore import plugins as plugins_mod
 from reidcore import registry
@@ -32,14 +44,31 @@ from reidcore import registry
 @contextlib.contextmanager
 def registered_plugin(module: object, name: str, distribution: str = "test",
                       version: str = "0") -> Iterator[None]:
-    """Register ``module`` as plugin ``name`` inside the block; unregister it afterwards."""
+    """Register ``module`` as plugin ``name`` inside the block; unregister it afterwards.
+
+    A module that is already registered (an installed plugin whose entry point was
+    loaded, under any name) stays as it is: the block sees it and nothing is undone.
+    A different module under the name of a loaded plugin replaces that plugin inside
+    the block; the installed one is put back (at its place in load order) afterwards.
+    """
     current = plugins_mod.get_plugins()
+    if current.pm.is_registered(module):
+        yield
+        return
+    replaced = current.pm.get_plugin(name)
+    index = current.load_index(name)
+    old_info = current.info(name)
+    if replaced is not None:
+        current.unregister(name)
     current.register(module, plugins_mod.PluginInfo(name, distribution, version, repr(module)))
     registry.clear_cache()
     try:
         yield
     finally:
         current.unregister(name)
+        if replaced is not None and old_info is not None:
+            current.register(replaced, old_info)
+            current.infos.insert(index, current.infos.pop())
         registry.clear_cache()
 
 
@@ -70,6 +99,66 @@ def write_tiny_market(root: Path, num_ids: int = 8, cams: int = 2, per_cam: int 
                 out.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(img.astype(np.uint8)).save(out)
     return Path(root)
+
+
+TINY_RUN_FLAGS: tuple[str, ...] = (
+    "--height", "32", "--width", "16", "--pad", "2", "--batch-p", "2", "--batch-k", "2",
+    "--iterations", "2", "--decay-start-iteration", "1", "--workers", "0",
+    "--backbone", "resnet18", "--pretrained", "none", "--log-every", "1",
+    "--embed-batch-size", "16", "--no-tensorboard",
+)
+"""Flags that make any :class:`~reidcore.recipe.TrainConfig` recipe train in seconds on a CPU:
+32×16 images, P×K = 2×2, 2 iterations, ResNet-18 from random weights. Staged recipes
+(e.g. ``pse``) need their own stage lengths on top (``--view-iterations 1 ...``)."""
+
+
+@attrs.frozen
+class RecipeRun:
+    """The outcome of :func:`run_recipe`.
+
+    Attributes:
+        returncode: the process's exit status (0 success, 2 bad input).
+        stdout, stderr: its output.
+        experiment: the experiment folder.
+        report: ``experiment/report.json`` as a dict, or ``None`` when it was not written.
+    """
+
+    returncode: int
+    stdout: str
+    stderr: str
+    experiment: Path
+    report: dict | None
+
+
+def run_recipe(recipe: str, data: Path | None, *flags: str, experiment: Path,
+               dataset: str = "market1501", tiny: bool = True, cache: Path | None = None,
+               timeout: float = 600) -> RecipeRun:
+    """Run ``python -m reidcore run RECIPE --dataset DATASET --data DATA`` in a subprocess.
+
+    Args:
+        recipe: a registered recipe name.
+        data: the ``--data`` folder (e.g. from :func:`write_tiny_market`); ``None`` omits it.
+        *flags: more flags, after :data:`TINY_RUN_FLAGS` so they override them.
+        experiment: the ``--experiment`` folder (must not exist yet).
+        dataset: ``--dataset`` (default ``market1501``: the layout :func:`write_tiny_market` writes).
+        tiny: prepend :data:`TINY_RUN_FLAGS`.
+        cache: ``$REIDCORE_CACHE`` for the run (dataset index caches); default
+            ``EXPERIMENT.parent / "reidcore-cache"`` so nothing is written to the user's cache.
+        timeout: seconds before ``subprocess.TimeoutExpired`` is raised.
+
+    Returns:
+        a :class:`RecipeRun`; the caller asserts on it (``assert run.returncode == 0, run.stderr``).
+    """
+    experiment = Path(experiment)
+    argv = [sys.executable, "-m", "reidcore", "run", recipe, "--dataset", dataset]
+    if data is not None:
+        argv += ["--data", str(data)]
+    argv += [*(TINY_RUN_FLAGS if tiny else ()), *flags, "--experiment", str(experiment)]
+    env = {**os.environ, "REIDCORE_CACHE": str(cache or experiment.parent / "reidcore-cache")}
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    report_path = experiment / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else None
+    return RecipeRun(res.returncode, res.stdout, res.stderr, experiment, report)
 
 
 def read_tiny_market(root: Path, name: str = "tiny"):
@@ -147,6 +236,23 @@ if pytest is not None:
 
         with stack:
             yield register
+
+    @pytest.fixture
+    def reid_tiny_market(tmp_path_factory) -> Path:
+        """A tiny Market-1501-layout folder (see :func:`write_tiny_market`)."""
+        return write_tiny_market(tmp_path_factory.mktemp("tiny-market"))
+
+    @pytest.fixture
+    def reid_run_recipe(tmp_path):
+        """``run(recipe, data, *flags, **kw) -> RecipeRun``: :func:`run_recipe` in ``tmp_path``."""
+        counter = iter(range(1_000_000))
+
+        def run(recipe: str, data: Path | None, *flags: str, **kwargs: Any) -> RecipeRun:
+            kwargs.setdefault("experiment", tmp_path / f"experiment-{recipe}-{next(counter)}")
+            kwargs.setdefault("cache", tmp_path / "reidcore-cache")
+            return run_recipe(recipe, data, *flags, **kwargs)
+
+        return run
 
     @pytest.fixture
     def reid_tiny_split(tmp_path_factory):
