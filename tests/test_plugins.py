@@ -358,3 +358,62 @@ def test_plugins_and_registry_have_no_import_cycle():
 def test_registered_plugin_helper(tiny_plugin):
     assert "tiny" in registry.list_recipes()
     assert registry.get_recipe("tiny").name == "tiny"
+
+
+def _plugin_module(name: str, **hooks) -> object:
+    import types
+
+    from reidcore.hookspecs import hookimpl
+
+    module = types.ModuleType(name)
+    for hook_name, mapping in hooks.items():
+        def impl(mapping=mapping):
+            return mapping
+        impl.__name__ = hook_name
+        setattr(module, hook_name, hookimpl(impl))
+    return module
+
+
+def test_command_hook_adds_a_verb(capsys):
+    from reidcore.testing import registered_plugin
+
+    calls = []
+
+    def hello(argv):
+        calls.append(argv)
+        return 3
+
+    module = _plugin_module("hello_plugin", reid_commands={"hello": hello})
+    with registered_plugin(module, "hello"):
+        assert registry.get_command("hello") is hello
+        assert main(["hello", "--loud", "x"]) == 3 and calls == [["--loud", "x"]]
+        assert main(["--help"]) == 0
+        assert "hello      (command of plugin 'hello')" in capsys.readouterr().out
+        assert main(["hellp"]) == 2
+        assert "Did you mean 'hello'?" in capsys.readouterr().err
+    assert "hello" not in registry.list_commands()
+
+
+def test_loss_hook_registers_a_loss():
+    from reidcore.testing import registered_plugin
+
+    class Margin:
+        def __init__(self, margin=1.0):
+            self.margin = margin
+
+    with registered_plugin(_plugin_module("loss_plugin", reid_losses={"margin": Margin}), "lp"):
+        loss = registry.create_loss("margin", margin=0.2)
+        assert isinstance(loss, Margin) and loss.margin == 0.2
+        assert registry.registry("loss").entry("margin").plugin == "lp"
+
+
+def test_backbone_hook_registers_a_factory():
+    from reidcore.testing import registered_plugin
+
+    def flat(pretrained="none", in_channels=3):
+        return ("flat", pretrained, in_channels)
+
+    with registered_plugin(_plugin_module("bb_plugin", reid_backbones={"flat": flat}), "bb"):
+        assert registry.create_backbone("flat", in_channels=4) == ("flat", "none", 4)
+        assert "flat" in registry.list_backbones()
+    assert "flat" not in registry.list_backbones()
