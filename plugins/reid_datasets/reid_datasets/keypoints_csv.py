@@ -27,10 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reid_datasets.joints import NUM_JOINTS
 from reidcore.errors import DatasetError
-
-#: Joints per image in the Market-1501 body-point annotation.
-NUM_JOINTS = 14
 
 
 class KeypointsError(DatasetError):

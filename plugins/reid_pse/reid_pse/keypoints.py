@@ -39,6 +39,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
+from reid_datasets.joints import FLIP_PAIRS, FLIP_PERMUTATION, JOINTS, NUM_JOINTS  # noqa: F401
 from reid_datasets.keypoints_csv import (
     KeypointsError,
     csv_header,
@@ -49,30 +50,6 @@ from reid_datasets.keypoints_csv import (
 
 from reidcore.atomic import atomic_open
 from reidcore.data import Sample, Split
-
-# fmt: off
-#: Joint names in the Market-1501 body-point order (J = 14).
-JOINTS = (
-    "head", "neck",
-    "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
-    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle",
-)
-# fmt: on
-NUM_JOINTS = len(JOINTS)
-#: Left/right joint pairs that swap under a horizontal flip.
-FLIP_PAIRS = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13))
-
-
-def _flip_permutation() -> tuple[int, ...]:
-    perm = list(range(NUM_JOINTS))
-    for a, b in FLIP_PAIRS:
-        perm[a], perm[b] = b, a
-    return tuple(perm)
-
-
-#: ``FLIP_PERMUTATION[j]``: the joint that becomes joint ``j`` after a horizontal flip
-#: (``flipped = keypoints[FLIP_PERMUTATION]``); an involution.
-FLIP_PERMUTATION = _flip_permutation()
 
 #: File name of the keypoint table looked up in the data folder.
 CSV_NAME = "keypoints.csv"

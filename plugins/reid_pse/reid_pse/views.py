@@ -53,14 +53,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from reid_datasets.joints import NUM_JOINTS
 
 #: The paper's three view classes; a view label is the index into this tuple.
 VIEWS = ("front", "back", "side")
 #: Label of an unknown / undeterminable view.
 UNKNOWN = -1
 
-#: Market-1501 body-point joint indices used here (J = 14 joints).
-NUM_JOINTS = 14
+#: Market-1501 body-point joint indices used here (order: :mod:`reid_datasets.joints`).
 NECK = 1
 R_SHOULDER, L_SHOULDER = 2, 5
 R_HIP, L_HIP = 8, 11

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from reid_datasets.keypoints_csv import NUM_JOINTS
+from reid_datasets.joints import FLIP_PAIRS, NUM_JOINTS
 from reid_datasets.keypoints_csv import read_keypoints_csv as read_keypoints_csv  # public here
 
 from reid_san.texture_layout import DEFAULT_SIZE, LIMB_JOINTS, check_size, part_boxes
@@ -52,8 +52,6 @@ log = logging.getLogger("reidcore")
 
 #: File extensions a texture may have (compared case-insensitively; PNG preferred).
 TEXTURE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-#: Left/right joint pairs that swap when the image is mirrored.
-FLIP_PAIRS = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13))
 #: Limb strip width as a fraction of the torso length (mid-shoulders to mid-hips).
 LIMB_WIDTH = {"upper_arm": 0.22, "lower_arm": 0.18, "upper_leg": 0.30, "lower_leg": 0.24}
 #: Minimum torso width at the shoulders and at the hips, fraction of the torso length
