@@ -1,10 +1,17 @@
 """Builders of tiny fixtures reproducing each dataset's official layout (file names, list
 files, .mat structures). Images are real, decodable 8x4..16x8 PNG/JPEG files so that the
 registry-wide test can open them. Each ``build_<name>(root)`` returns the ``--data`` value.
+
+Datasets of other first-party plugins (reid-pse's ``*-pose-maps`` and ``rap``, reid-san's
+``pit`` and ``synthetic-textures``) have builders here too, and :data:`EXPECT` says what
+differs for the datasets that are not re-ID benchmarks (RAP: view labels, no query; PIT:
+image/texture pairs, training only).
 """
 
 from __future__ import annotations
 
+import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -323,6 +330,125 @@ def build_combined(root: Path) -> str:
     return f"market1501={build_market1501(root / 'market')},duke={build_duke(root / 'duke')}"
 
 
+# ---------------------------------------------------------------- reid-pse: pose maps, RAP
+
+
+def write_keypoints_csv(root: Path, seed: int = 0) -> Path:
+    """``root/keypoints.csv`` (the reid-pse/reid-san table: ``image,x0..x13,y0..y13``,
+    1-based pixels) with random in-image joints for every image file under ``root``."""
+    from reid_datasets.keypoints_csv import csv_header
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".png")):
+        with Image.open(path) as img:
+            w, h = img.size
+        xs, ys = rng.uniform(1, w, 14), rng.uniform(1, h, 14)
+        rows.append([path.relative_to(root).as_posix(), *[f"{v:.2f}" for v in (*xs, *ys)]])
+    with open(root / "keypoints.csv", "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(csv_header())
+        writer.writerows(rows)
+    return root
+
+
+def with_keypoints(build):
+    """A builder of the ``<base>-pose-maps`` variant: the base fixture plus keypoints.csv."""
+
+    def build_pose_maps(root: Path) -> Path:
+        return write_keypoints_csv(build(root))
+
+    build_pose_maps.__name__ = f"{build.__name__}_pose_maps"
+    return build_pose_maps
+
+
+#: RAP v1 fixture: (image name, RAP viewpoint column 51..54 = front, back, left, right).
+RAP_IMAGES = [
+    ("CAM01_2014-02-15_20140215161032-20140215162620_tarid0_frame218_line1.png", 51),
+    ("CAM01_2014-02-15_20140215161032-20140215162620_tarid0_frame240_line1.png", 52),
+    ("CAM02_2014-02-17_20140217101540-20140217102128_tarid87_frame4213_line1.png", 53),
+    ("CAM12_2014-03-05_20140305110334-20140305111754_tarid910_frame6704_line1.png", 54),
+]
+
+
+def _cell(values: list) -> np.ndarray:
+    cell = np.empty((len(values), 1), dtype=object)
+    for i, v in enumerate(values):
+        cell[i, 0] = v
+    return cell
+
+
+def build_rap(root: Path) -> Path:
+    """RAP v1: ``RAP_annotation/RAP_annotation.mat`` (MATLAB v5) and ``RAP_dataset/``."""
+    from scipy.io import savemat
+
+    names = [f"attr{i}" for i in range(92)]
+    names[51:55] = ["faceFront", "faceBack", "faceLeft", "faceRight"]
+    label = np.zeros((len(RAP_IMAGES), 92))
+    for row, (name, column) in enumerate(RAP_IMAGES):
+        label[row, column] = 1
+        write_image(root / "RAP_dataset" / name, row)
+    partition = {"trainindex": np.array([[1.0, 2.0, 3.0]]), "testindex": np.array([[4.0]])}
+    struct = {
+        "partion": _cell([partition]),
+        "label": label,
+        "attribute_chinese": _cell(names),
+        "attribute_eng": _cell(names),
+        "position": np.zeros((len(RAP_IMAGES), 16)),
+        "imagesname": _cell([name for name, _ in RAP_IMAGES]),
+        "attribute_exp": _cell(names),
+    }
+    (root / "RAP_annotation").mkdir(parents=True, exist_ok=True)
+    savemat(root / "RAP_annotation" / "RAP_annotation.mat", {"RAP_annotation": struct})
+    return root
+
+
+# ---------------------------------------------------------------- reid-san: PIT
+
+
+def build_pit(root: Path) -> Path:
+    """PIT's folder layout: ``images/<stem>.png`` paired with ``textures/<stem>.png``."""
+    for i, stem in enumerate(("person_0001", "person_0002", "person_0003")):
+        write_image(root / "images" / f"{stem}.png", i, size=(8, 16))
+        write_image(root / "textures" / f"{stem}.png", 100 + i, size=(16, 16))
+    return root
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What the registry-wide test checks of a dataset read from its fixture.
+
+    Attributes:
+        parts: the parts that must be non-empty.
+        min_train_pid: the lowest pid allowed in ``train`` (MSMT17's pid 0 is a person;
+            RAP v1 has no person labels: -1).
+        index_cache: the reader writes a parsed-index cache into ``$REIDCORE_CACHE/index/``.
+        extras: keys every sample's ``extras`` holds.
+    """
+
+    parts: tuple[str, ...] = ("train", "query", "gallery")
+    min_train_pid: int = 1
+    index_cache: bool = True
+    extras: tuple[str, ...] = ()
+
+
+POSE = Expect(extras=("keypoints", "keypoint_source"))
+
+#: Dataset name -> what differs from ``Expect()``.
+EXPECT: dict[str, Expect] = {
+    "msmt17": Expect(min_train_pid=0),
+    "msmt17-trainval": Expect(min_train_pid=0),
+    "synthetic": Expect(index_cache=False, extras=("keypoints", "view")),
+    "market1501-pose-maps": POSE,
+    "duke-pose-maps": POSE,
+    "csv-pose-maps": POSE,
+    "folder-pose-maps": POSE,
+    "synthetic-pose-maps": Expect(index_cache=False, extras=("keypoints", "view")),
+    "rap": Expect(parts=("train", "gallery"), min_train_pid=-1, extras=("view", "rap_view")),
+    "pit": Expect(parts=("train",), index_cache=False, extras=("texture",)),
+    "synthetic-textures": Expect(index_cache=False, extras=("keypoints", "view", "texture")),
+}
+
 #: Registered dataset name -> (fixture builder, reader keyword arguments).
 BUILDERS = {
     "market1501": (build_market1501, {}),
@@ -339,4 +465,12 @@ BUILDERS = {
     "csv": (build_csv, {}),
     "folder": (build_folder, {}),
     "synthetic": (build_synthetic, SYNTHETIC_KWARGS),
+    "market1501-pose-maps": (with_keypoints(build_market1501), {}),
+    "duke-pose-maps": (with_keypoints(build_duke), {}),
+    "csv-pose-maps": (with_keypoints(build_csv), {}),
+    "folder-pose-maps": (with_keypoints(build_folder), {}),
+    "synthetic-pose-maps": (build_synthetic, SYNTHETIC_KWARGS),
+    "rap": (build_rap, {}),
+    "pit": (build_pit, {}),
+    "synthetic-textures": (build_synthetic, {**SYNTHETIC_KWARGS, "texture_size": 16}),
 }

@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-from dataset_fixtures import BUILDERS
+from dataset_fixtures import BUILDERS, EXPECT, Expect
 from PIL import Image
 
 from reidcore import registry
@@ -29,6 +30,13 @@ def age(root: Path, seconds: float = 60) -> None:
 registry.clear_cache()
 NAMES = registry.list_datasets()
 PLUGIN = {name: registry.registry("dataset").entry(name).plugin for name in NAMES}
+
+
+def same_extras(a: dict, b: dict) -> bool:
+    """Equal extras, comparing arrays (keypoints) by value."""
+    return a.keys() == b.keys() and all(
+        np.array_equal(a[k], b[k]) if isinstance(a[k], np.ndarray) else a[k] == b[k] for k in a
+    )
 
 
 def test_cli_lists_the_same_datasets():
@@ -54,26 +62,25 @@ def test_dataset_loads_from_its_fixture(name, tmp_path, caplog):
     assert isinstance(split, Split)
     assert any(r.getMessage().startswith(split.summary()) for r in caplog.records)
     assert "\n" not in split.summary()
-    assert split.train and split.query and split.gallery
+    expect = EXPECT.get(name, Expect())
+    assert all(getattr(split, part) for part in expect.parts), expect.parts
     assert sorted(set(split.train_labels)) == list(range(split.num_train_pids))
-    lowest = 0 if name.startswith("msmt17") else 1  # MSMT17's pid 0 is a person
-    assert all(s.pid >= lowest for s in split.train)
+    assert all(s.pid >= expect.min_train_pid for s in split.train)
     for part in (split.train, split.query, split.gallery):
         for s in part:
             assert isinstance(s.pid, int) and s.pid >= -1, s
             assert isinstance(s.camid, int) and s.camid >= 0, s
             assert Path(s.path).is_absolute(), s
+            assert set(expect.extras) <= set(s.extras), s
             with Image.open(s.path) as img:
                 img.convert("RGB").load()
-    if name != "synthetic":  # (its generated annotations.csv is its index)
+    if expect.index_cache:  # (the synthetic datasets' generated annotations.csv is their index)
         assert list(Path(os.environ["REIDCORE_CACHE"]).glob("index/*.json"))
     again = registry.load_dataset(name, root, **kwargs)  # from the index cache
     for part in ("train", "query", "gallery"):
         assert getattr(again, part) == getattr(split, part)
-        if name != "synthetic":  # (its keypoints are arrays)
-            assert [s.extras for s in getattr(again, part)] == [
-                s.extras for s in getattr(split, part)
-            ]
+        for a, b in zip(getattr(again, part), getattr(split, part), strict=True):
+            assert same_extras(a.extras, b.extras), (a, b)
 
 
 @pytest.mark.parametrize(

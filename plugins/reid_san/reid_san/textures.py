@@ -195,9 +195,7 @@ def read_pit(root: Path | None, pairs: str | os.PathLike | None = None) -> Split
     if not samples:
         raise DatasetError(f"PIT data folder {root} holds no pair. Expected layout: {PIT_LAYOUT}")
     split = Split("pit", samples, (), ())
-    log.info(
-        "pit: %d image/texture pairs, %d ids (in %s)", len(samples), split.num_train_pids, root
-    )
+    log.info("%s (%d image/texture pairs in %s)", split.summary(), len(samples), root)
     return split
 
 
