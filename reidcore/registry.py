@@ -3,19 +3,15 @@
 One registry per kind of :data:`reidcore.hookspecs.KINDS` (the hook specifications
 are the only list of kinds), each with a typed getter and a lister:
 
-=====================  ===========================  ================================
-kind                   getter                       lister
-=====================  ===========================  ================================
-dataset                :func:`load_dataset`         :func:`list_datasets`
-backbone               :func:`create_backbone`      :func:`list_backbones`
-model                  :func:`create_model`         :func:`list_models`
-loss                   :func:`create_loss`          :func:`list_losses`
-recipe                 :func:`get_recipe`           :func:`list_recipes`
-command                :func:`get_command`          :func:`list_commands`
-excluder               :func:`get_excluder`         :func:`list_excluders`
-reranker               :func:`get_reranker`         :func:`list_rerankers`
-keypoint_estimator     :func:`get_keypoint_estimator`  :func:`list_keypoint_estimators`
-=====================  ===========================  ================================
+* dataset: :func:`load_dataset`, :func:`list_datasets`
+* backbone: :func:`create_backbone`, :func:`list_backbones`
+* model: :func:`create_model`, :func:`list_models`
+* loss: :func:`create_loss`, :func:`list_losses`
+* recipe: :func:`get_recipe`, :func:`list_recipes`
+* command: :func:`get_command`, :func:`list_commands`
+* excluder: :func:`get_excluder`, :func:`list_excluders`
+* reranker: :func:`get_reranker`, :func:`list_rerankers`
+* keypoint_estimator: :func:`get_keypoint_estimator`, :func:`list_keypoint_estimators`
 
 An unknown name raises :class:`~reidcore.errors.UnknownNameError` listing the known
 names, the closest one, and the distribution to install when the name is a
