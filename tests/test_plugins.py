@@ -418,3 +418,9 @@ def test_backbone_hook_registers_a_factory():
         assert registry.create_backbone("flat", in_channels=4) == ("flat", "none", 4)
         assert "flat" in registry.list_backbones()
     assert "flat" not in registry.list_backbones()
+
+
+def test_first_party_hint_distributions_are_first_party():
+    assert set(registry.FIRST_PARTY) <= plugins_mod.FIRST_PARTY_DISTRIBUTIONS
+    assert plugins_mod.PluginInfo("x", "reid-pse", "0", "m").first_party
+    assert not plugins_mod.PluginInfo("x", "reid-pse-fork", "0", "m").first_party
