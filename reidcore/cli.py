@@ -97,6 +97,10 @@ def cmd_list(argv: list[str]) -> int:
         if args.kind == "recipes":
             recipe = entry.resolve()
             extra = f"  {recipe.description}"
+        if args.kind == "datasets":  # reader options (--dataset-option KEY=VALUE)
+            from reidcore.dataset_options import describe_options
+
+            extra = f"  options: {describe_options(entry.resolve()) or '(none)'}"
         print(f"{name:<24} [{entry.plugin}]{extra}")
         if args.kind == "recipes":
             print(f"{'':<24} defaults: {_recipe_defaults(recipe.config_class)}")

@@ -116,6 +116,13 @@ def cmd_train_or_run(verb: str, argv: list[str]) -> int:
         cfg = config_class.from_json({**saved["config"], **overrides})
         exp_dir = known.experiment
     else:
+        if "excluder" not in overrides:  # the dataset's own protocol beats the generic default
+            from reidcore.dataset_options import dataset_protocol
+
+            protocol = dataset_protocol(overrides.get("dataset", attrs.fields_dict(
+                config_class)["dataset"].default))
+            if protocol is not None:
+                overrides["excluder"] = protocol
         cfg = config_class(**overrides)
         exp_dir = args.experiment or experiment.default_experiment_dir(recipe_name, cfg.dataset)
 

@@ -1,5 +1,8 @@
 """Dataset reader options: ``--dataset-option KEY=VALUE`` (repeatable).
 
+A reader may also declare the evaluation protocol of its dataset with a ``reid_protocol``
+attribute (an excluder name, e.g. ``"cuhk03"``): ``run`` uses it unless ``--excluder`` is given.
+
 A reader declares its options by its keyword parameters after ``root`` (``split_id: int = 0``,
 ``train_frames: int | None = None``, ...), or explicitly with a ``reid_options`` attribute
 (``{name: default}``) when it forwards ``**kwargs`` to another reader. Values are converted to
@@ -115,3 +118,10 @@ def describe_options(reader: Callable[..., Any]) -> str:
     if open_:
         text = f"{text}, ..." if text else "..."
     return text
+
+
+def dataset_protocol(dataset: str) -> str | None:
+    """The excluder ``dataset``'s reader declares (``reid_protocol``), or None."""
+    from reidcore.registry import registry
+
+    return getattr(registry("dataset").get(dataset), "reid_protocol", None)

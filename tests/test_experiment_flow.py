@@ -265,3 +265,38 @@ def test_dataset_options_are_checked_against_the_reader(plugin, data, tmp_path, 
                      "--dataset-option", "bogus=1"]) == 2
         assert "has no option 'bogus'" in capsys.readouterr().err
         assert not exp.exists()
+
+
+def test_list_datasets_shows_options_and_a_dataset_protocol_is_the_default(plugin, data,
+                                                                          tmp_path, capsys,
+                                                                          monkeypatch):
+    import types
+
+    from reidcore.hookspecs import hookimpl
+    from reidcore.testing import registered_plugin
+
+    def read(root, *, colour_seed: int = 0, **_kw):
+        return plugin.read_tiny(root)
+
+    read.reid_options = {"colour_seed": 0}
+    read.reid_protocol = "diagonal"
+    module = types.SimpleNamespace(reid_datasets=hookimpl(lambda: {"tiny-diag": read}))
+    with registered_plugin(module, "diag"):
+        assert main(["list", "datasets"]) == 0
+        assert "options: colour_seed=0" in capsys.readouterr().out
+        exp = tmp_path / "exp"
+        assert main(["run", "tiny", "--dataset", "tiny-diag", "--data", str(data),
+                     "--experiment", str(exp), *TINY, "--iterations", "1",
+                     "--dataset-option", "colour_seed=3", "--excluder", "market1501"]) == 0
+        args = json.loads((exp / "args.json").read_text())["config"]
+        assert args["dataset_options"] == {"colour_seed": 3} and args["excluder"] == "market1501"
+        import reidcore.pipeline
+
+        seen = {}
+        monkeypatch.setattr(reidcore.pipeline, "run",
+                            lambda name, cfg, exp_dir, **kw: seen.setdefault("cfg", cfg) and 0)
+        assert main(["run", "tiny", "--dataset", "tiny-diag", "--data", str(data), *TINY]) == 0
+        assert seen["cfg"].excluder == "diagonal"  # the dataset's protocol is the default
+        from reidcore.dataset_options import dataset_protocol
+
+        assert dataset_protocol("tiny-diag") == "diagonal"
