@@ -36,21 +36,29 @@ def data(plugin, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def staged(plugin, data, tmp_path_factory):
-    """A staged experiment trained with flags BEFORE the recipe name (issue 13: argv was
-    parsed twice and the recipe assumed to be argv[0]) and a cosine/trapezoid evaluation."""
+    """A staged experiment (stages/1-head, stages/2-all) with a cosine/trapezoid evaluation."""
     exp = tmp_path_factory.mktemp("staged") / "exp"
-    code = main(["run", "--iterations", "3", "--metric", "cosine", "tiny-staged", "--dataset",
+    code = main(["run", "tiny-staged", "--iterations", "3", "--metric", "cosine", "--dataset",
                  "tiny", "--data", str(data), "--experiment", str(exp), *TINY,
                  "--ap", "trapezoid"])
     assert code == 0
     return exp
 
 
-def test_flags_before_the_recipe_name(staged):
-    args = json.loads((staged / "args.json").read_text())
-    assert args["recipe"] == "tiny-staged" and args["config"]["iterations"] == 3
+def test_flags_before_the_recipe_name(plugin, data, tmp_path):
+    # issue 13: argv was parsed twice and the recipe assumed to be argv[0]
+    exp = tmp_path / "exp"
+    assert main(["train", "--iterations", "1", "--metric", "cosine", "tiny", "--dataset",
+                 "tiny", "--data", str(data), "--experiment", str(exp), *TINY]) == 0
+    args = json.loads((exp / "args.json").read_text())
+    assert args["recipe"] == "tiny" and args["config"]["iterations"] == 1
+    assert args["config"]["metric"] == "cosine"
+
+
+def test_staged_report(staged):
     report = json.loads((staged / "report.json").read_text())
     assert report["status"] == "done" and report["metric"] == "cosine"
+    assert [s["stage"] for s in report["stages"]] == ["1-head", "2-all"]
 
 
 def test_load_trained_from_experiment_stage_and_checkpoint(staged):
