@@ -308,3 +308,40 @@ def test_list_datasets_shows_options_and_a_dataset_protocol_is_the_default(plugi
         from reidcore.dataset_options import dataset_protocol
 
         assert dataset_protocol("tiny-diag") == "diagonal"
+
+
+def test_incompatible_resume_override_changes_nothing(plugin, data, tmp_path, capsys):
+    """Issue 14: args.json was rewritten before the override was checked, so a model that no
+    longer fits the checkpoint left an experiment nothing could open."""
+    import types
+
+    from reidcore.hookspecs import hookimpl
+    from reidcore.recipe import field
+    from reidcore.testing import registered_plugin
+
+    @attrs.define(kw_only=True)
+    class SizedConfig(plugin.TinyConfig):
+        head_size: int = field(8, "embedding size of the tiny head", minimum=1)
+
+    class Sized(plugin.TinyRecipe):
+        name = "tiny-sized"
+        config_class = SizedConfig
+
+        def build_model(self, cfg, num_classes):
+            from torch import nn
+
+            model = plugin.tiny_model()
+            model.head = nn.Linear(8, cfg.head_size)
+            return model
+
+    module = types.SimpleNamespace(reid_recipes=hookimpl(lambda: {"tiny-sized": Sized}))
+    with registered_plugin(module, "sized"):
+        exp = tmp_path / "exp"
+        assert main(["train", "tiny-sized", "--dataset", "tiny", "--data", str(data),
+                     "--experiment", str(exp), *TINY, "--iterations", "1"]) == 0
+        before = (exp / "args.json").read_bytes()
+        capsys.readouterr()
+        assert main(["run", "--resume", "--experiment", str(exp), "--head-size", "16"]) == 2
+        assert "does not fit" in capsys.readouterr().err
+        assert (exp / "args.json").read_bytes() == before
+        assert main(["run", "--resume", "--experiment", str(exp)]) == 0  # still usable
