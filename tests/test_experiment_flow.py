@@ -345,3 +345,30 @@ def test_incompatible_resume_override_changes_nothing(plugin, data, tmp_path, ca
         assert "does not fit" in capsys.readouterr().err
         assert (exp / "args.json").read_bytes() == before
         assert main(["run", "--resume", "--experiment", str(exp)]) == 0  # still usable
+
+
+def test_resumed_staged_override_reaches_the_stages_and_a_later_evaluate(plugin, data, tmp_path,
+                                                                         monkeypatch, capsys):
+    import reidcore.evaluation.evaluate_embeddings as ee
+
+    exp = tmp_path / "exp"
+    assert main(["train", "tiny-staged", "--dataset", "tiny", "--data", str(data),
+                 "--experiment", str(exp), *TINY, "--iterations", "3"]) == 0
+    real = ee.evaluate_sets
+
+    def killed(*a, **kw):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(ee, "evaluate_sets", killed)
+    assert main(["run", "--resume", "--experiment", str(exp), "--metric", "cosine"]) == 130
+    assert "stopped by SIGINT during evaluation" in capsys.readouterr().out
+    monkeypatch.setattr(ee, "evaluate_sets", real)
+    assert main(["run", "--resume", "--experiment", str(exp)]) == 0
+    assert json.loads((exp / "report.json").read_text())["metric"] == "cosine"
+    stage = json.loads((exp / "stages" / "2-all" / "args.json").read_text())
+    assert stage["config"]["metric"] == "cosine"
+    assert stage["history"][-1]["previous"] == {"metric": "euclidean"}
+    capsys.readouterr()
+    assert main(["evaluate", "--experiment", str(exp)]) == 0
+    assert "metric cosine" in capsys.readouterr().out
