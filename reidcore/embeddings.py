@@ -7,6 +7,7 @@ A file holds the datasets
 * ``pids``, ``camids``: ``(N,)`` int64 person ids and cameras;
 * ``paths``: ``(N,)`` variable-length UTF-8 strings, the image paths;
 * ``embs_augmented`` (optional): ``(N, A, D)`` float32, one embedding per augmentation;
+* ``tracklets`` (optional): ``(N,)`` int64 tracklet ids of video frames (pooled before ranking);
 
 and free-form metadata in the file's HDF5 attributes. triplet-reid's ``embed.py``
 files hold only ``embs`` (and maybe ``embs_augmented``); they read with the other
@@ -58,7 +59,10 @@ class Embeddings:
         paths: ``N`` image paths, or ``None`` when the file has no ``paths``.
         augmented: ``(N, A, D)`` float32 per-augmentation embeddings, or ``None``.
         attrs: the file's HDF5 attributes (strings as ``str``, scalars as Python
-            numbers, arrays as numpy arrays); not compared by ``==``.
+            numbers, arrays as numpy arrays); not compared by ``==``. Files written by
+            ``run``/``embed`` record the model they came from: ``checkpoint_path``,
+            ``checkpoint_iteration`` and ``model_sha256`` (see :func:`checkpoint_of`).
+        tracklets: ``(N,)`` int64 tracklet ids (video datasets), or ``None``.
     """
 
     embs: np.ndarray = attrs.field(eq=attrs.cmp_using(eq=_array_eq))
@@ -66,6 +70,7 @@ class Embeddings:
     camids: np.ndarray | None = attrs.field(default=None, eq=attrs.cmp_using(eq=_array_eq))
     paths: list[str] | None = None
     augmented: np.ndarray | None = attrs.field(default=None, eq=attrs.cmp_using(eq=_array_eq))
+    tracklets: np.ndarray | None = attrs.field(default=None, eq=attrs.cmp_using(eq=_array_eq))
     attrs: dict[str, Any] = attrs.field(factory=dict, eq=False)
 
     def __len__(self) -> int:
@@ -85,6 +90,7 @@ def write_embeddings(
     paths: Sequence[str],
     augmented: np.ndarray | None = None,
     attrs: Mapping[str, Any] | None = None,
+    tracklets: np.ndarray | None = None,
 ) -> None:
     """Write an embeddings file atomically.
 
@@ -101,6 +107,7 @@ def write_embeddings(
         augmented: optional ``(N, A, D)`` per-augmentation embeddings (``embs_augmented``).
         attrs: metadata stored as HDF5 file attributes; values must be strings, numbers,
             booleans or numeric arrays (or lists of strings).
+        tracklets: optional ``(N,)`` integer tracklet ids (video frames).
 
     Raises:
         ValueError: shapes that disagree with ``embs`` (the message names the array).
@@ -128,6 +135,9 @@ def write_embeddings(
                 f"augmented must have shape (N, A, D) = ({n}, A, {embs.shape[1]}) to match "
                 f"embs {embs.shape}, got {augmented.shape}"
             )
+    if tracklets is not None:
+        tracklets = np.asarray(tracklets, dtype=np.int64)
+        _check_length("tracklets", tracklets, n)
     if not path.parent.is_dir():
         raise EmbeddingsError(
             f"Cannot write embeddings file {str(path)!r}: folder {str(path.parent)!r} "
@@ -142,6 +152,8 @@ def write_embeddings(
                          shape=(n,))
         if augmented is not None:
             f.create_dataset("embs_augmented", data=augmented)
+        if tracklets is not None:
+            f.create_dataset("tracklets", data=tracklets)
         for key, value in (attrs or {}).items():
             try:
                 f.attrs[key] = value
@@ -212,6 +224,7 @@ def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
         pids = optional("pids", np.int64)
         camids = optional("camids", np.int64)
         augmented = optional("embs_augmented", np.float32)
+        tracklets = optional("tracklets", np.int64)
         paths = None
         if "paths" in f:
             paths = [str(p) for p in f["paths"].asstr()[()].tolist()]
@@ -222,7 +235,36 @@ def read_embeddings(path: str | os.PathLike[str]) -> Embeddings:
                 )
         file_attrs = {key: _plain(value) for key, value in f.attrs.items()}
     return Embeddings(embs=embs, pids=pids, camids=camids, paths=paths, augmented=augmented,
-                      attrs=file_attrs)
+                      attrs=file_attrs, tracklets=tracklets)
+
+
+#: HDF5 attributes naming the model an embeddings file came from
+CHECKPOINT_ATTRS = ("checkpoint_path", "checkpoint_iteration", "model_sha256")
+
+
+def checkpoint_of(e: Embeddings) -> dict[str, Any] | None:
+    """``{"checkpoint_path", "checkpoint_iteration", "model_sha256"}`` recorded in ``e``'s
+    attributes, or None for files that do not record it (triplet-reid's, older ones)."""
+    if "model_sha256" not in e.attrs:
+        return None
+    return {k: e.attrs.get(k) for k in CHECKPOINT_ATTRS}
+
+
+def check_same_checkpoint(query: Embeddings, gallery: Embeddings, q_name: str, g_name: str) -> None:
+    """Refuse query and gallery embeddings computed by different models.
+
+    Raises:
+        EmbeddingsError: both files record their model and the records differ (the message
+            names both checkpoints and tells how to re-embed).
+    """
+    q, g = checkpoint_of(query), checkpoint_of(gallery)
+    if q is None or g is None or q["model_sha256"] == g["model_sha256"]:
+        return
+    raise EmbeddingsError(
+        f"{q_name} and {g_name} come from different models: {q['checkpoint_path']} "
+        f"(iteration {q['checkpoint_iteration']}) and {g['checkpoint_path']} (iteration "
+        f"{g['checkpoint_iteration']}); embed both parts again with the same experiment "
+        f"(python -m reidcore embed --experiment DIR --part query|gallery)")
 
 
 def write_embeddings_csv(path: str | os.PathLike[str] | None, paths: Sequence[str],

@@ -1,8 +1,25 @@
-"""``run`` = train → embed query/gallery → evaluate → report, in one experiment directory."""
+"""``run`` = train → embed query/gallery → evaluate → report, in one experiment directory.
+
+Order of work, so that bad input costs seconds and leaves nothing behind:
+
+1. check the config against the registries, the folder (a new run refuses a folder with
+   checkpoints), read the dataset and build the (first) model — no folder exists yet;
+   with ``--resume`` the changed config is also loaded against the saved weights before
+   ``args.json`` is rewritten (its ``history`` keeps the replaced values);
+2. create the folder (``args.json``, ``train.log``) and train each stage;
+3. embed and evaluate with :func:`reidcore.evaluation.evaluate_embeddings.evaluate_embeddings`
+   and write ``report.json``.
+
+A failure in step 1 or 2 before training began removes the folder this call created; a
+failure later is logged in ``train.log`` and ``report.json`` says ``"status": "failed"``.
+SIGINT/SIGTERM stop training after the batch (checkpoint saved) and stop embedding or
+evaluation at once; either way the exit code is ``128 + signal`` and ``--resume`` continues.
+"""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,83 +27,85 @@ import attrs
 
 from reidcore import __version__, experiment
 from reidcore.data.records import Split
-from reidcore.recipe import Recipe, TrainConfig
+from reidcore.interrupts import Interrupted, interruptible
+from reidcore.recipe import Recipe, TrainConfig, check_registered
 from reidcore.registry import get_recipe, load_dataset
 
 log = logging.getLogger("reidcore")
 
 
-def embed_and_evaluate(model, cfg: TrainConfig, split: Split, out_dir: Path | None,
-                       device, rerank: bool = True, recipe: Recipe | None = None) -> dict[str, Any]:
-    """Embed ``split.query`` and ``split.gallery`` with ``model`` and evaluate them.
-
-    Writes ``out_dir/query.h5`` and ``out_dir/gallery.h5`` when ``out_dir`` is given.
-    The recipe (default: the base :class:`Recipe`) supplies the test inputs and their flip.
-    Returns the evaluation's ``to_dict()`` plus the metric; with ``rerank`` and
-    ``cfg.rerank != "none"`` also ``"reranked"``: the same metrics of the re-ranked
-    distances (re-ranker from the ``reid_rerankers`` registry, e.g. ``k-reciprocal``).
-    Under DDP every rank embeds its share of the images; rank 0 alone writes the files
-    and evaluates (the other ranks return ``{}``).
-    """
+def _ids(samples, part: str):
     import numpy as np
 
+    pids = np.array([s.pid for s in samples], dtype=np.int64)
+    camids = np.array([s.camid for s in samples], dtype=np.int64)
+    tracklets = None
+    if samples and all("tracklet" in s.extras for s in samples):  # video: pooled later
+        tracklets = np.array([s.extras["tracklet"] for s in samples], dtype=np.int64)
+    return pids, camids, tracklets
+
+
+def embed_split(trained, split: Split, out_dir: Path | None, device) -> dict[str, Any]:
+    """Embed ``split.query`` and ``split.gallery`` with a :class:`~reidcore.trained.Trained`.
+
+    Writes ``out_dir/{query,gallery}.h5`` (recording ``trained.checkpoint``) when
+    ``out_dir`` is given. Returns ``{part: EmbeddingSet}`` on rank 0, ``{}`` on the other
+    ranks under DDP (every rank embeds its share; rank 0 alone writes).
+    """
     from reidcore.embeddings import write_embeddings
     from reidcore.engine import distributed
-    from reidcore.engine.device import amp_dtype
-    from reidcore.engine.embed import embed_samples
-    from reidcore.evaluation import evaluate, pairwise_distances
+    from reidcore.evaluation.evaluate_embeddings import EmbeddingSet
 
-    recipe = recipe or Recipe()
-    embs = {}
     main = distributed.is_main()
     if out_dir is not None and main:
         out_dir.mkdir(parents=True, exist_ok=True)
+    sets = {}
     for part in ("query", "gallery"):
         samples = getattr(split, part)
-        e, aug = embed_samples(
-            model, samples, height=cfg.height, width=cfg.width, batch_size=cfg.embed_batch_size,
-            crop=cfg.crop_augment, flip=cfg.flip_augment, aggregator=cfg.aggregator,
-            device=device, amp_dtype=amp_dtype(device, cfg.amp), workers=cfg.workers,
-            dataset_fn=lambda s, h, w: recipe.embed_dataset(cfg, s, h, w), flip_fn=recipe.flip_input,
-        )
-        embs[part] = e
+        e, aug = trained.embed(samples, device)
+        pids, camids, tracklets = _ids(samples, part)
+        sets[part] = EmbeddingSet(e, pids, camids, tracklets)
         if out_dir is not None and main:
-            write_embeddings(
-                out_dir / f"{part}.h5", e, np.array([s.pid for s in samples]),
-                np.array([s.camid for s in samples]), [s.path for s in samples], augmented=aug,
-            )
-    if not main:
+            write_embeddings(out_dir / f"{part}.h5", e, pids, camids, [s.path for s in samples],
+                             augmented=aug, tracklets=tracklets,
+                             attrs={**trained.checkpoint, "dataset": trained.config.dataset,
+                                    "part": part})
+    return sets if main else {}
+
+
+def embed_and_evaluate(trained, split: Split, out_dir: Path | None, device,
+                       rerank: bool = True) -> dict[str, Any]:
+    """Embed query and gallery (:func:`embed_split`) and score them with the config's
+    evaluation settings (:func:`~reidcore.evaluation.evaluate_embeddings.evaluate_embeddings`;
+    ``rerank=False`` leaves re-ranking out). Rank 0 returns the report dict, others ``{}``."""
+    from reidcore.evaluation.evaluate_embeddings import evaluate_embeddings
+
+    with interruptible("embedding"):
+        sets = embed_split(trained, split, out_dir, device)
+    if not sets:
         return {}
-    arrays, pooled = {}, False
-    for part in ("query", "gallery"):
-        samples = getattr(split, part)
-        e = embs[part]
-        pids = np.array([s.pid for s in samples])
-        camids = np.array([s.camid for s in samples])
-        if samples and all("tracklet" in s.extras for s in samples):
-            # video re-ID (MARS protocol): one pooled feature per tracklet
-            from reidcore.evaluation.video import pool_tracklets
+    settings = trained.settings(**({} if rerank else {"rerank": "none"}))
+    with interruptible("evaluation"):
+        return evaluate_embeddings(sets["query"], sets["gallery"], settings)
 
-            t = pool_tracklets(e, np.array([s.extras["tracklet"] for s in samples]), pids,
-                               camids, method=cfg.tracklet_pooling)
-            e, pids, camids, pooled = t.embs, t.pids, t.camids, True
-        arrays[part] = (e, pids, camids)
-    (qe, qp, qc), (ge, gp, gc) = arrays["query"], arrays["gallery"]
-    kwargs = {"excluder": cfg.excluder, "ap": cfg.ap, "average": cfg.average}
-    dist = pairwise_distances(qe, ge, metric=cfg.metric)
-    out = {**evaluate(dist, qp, gp, qc, gc, **kwargs).to_dict(), "metric": cfg.metric}
-    if pooled:
-        out["tracklet_pooling"] = cfg.tracklet_pooling
-    rerank_name = getattr(cfg, "rerank", "none")
-    if rerank and rerank_name != "none":
-        from reidcore.registry import registry
 
-        log.info("re-ranking with %s", rerank_name)
-        reranker = registry("reranker").get(rerank_name)
-        rd = reranker(qe, ge, metric=cfg.metric)
-        out["reranked"] = {**evaluate(rd, qp, gp, qc, gc, **kwargs).to_dict(),
-                           "metric": cfg.metric, "reranker": rerank_name}
-    return out
+class _Buffer(logging.Handler):
+    """Holds log records until the experiment's train.log exists."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _start_log(exp_dir: Path, buffer: _Buffer) -> None:
+    logger = experiment.setup_logging(exp_dir)
+    files = [h for h in logger.handlers if isinstance(h, logging.FileHandler)]
+    for record in buffer.records:
+        for h in files:
+            h.handle(record)
 
 
 def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = False,
@@ -94,53 +113,128 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
     """Train (or resume) and, when training completes, embed, evaluate and write the report.
 
     Returns the process exit code: 0 when done, ``128 + signum`` when a signal stopped
-    training (the experiment can be resumed).
+    training, embedding or evaluation (the experiment can be resumed).
 
     Launched by ``torchrun`` (``RANK``/``WORLD_SIZE`` set), the processes train
     data-parallel (:mod:`reidcore.engine.distributed`): rank 0 chooses the experiment
     folder and alone writes args.json, train.log, checkpoints, embeddings and the report;
     the other ranks log warnings only, train and embed their share.
+
+    Raises:
+        UnknownNameError, ValueError, DatasetError, ExperimentError: bad input, found before
+            the folder is made (a new run leaves no folder behind).
+        Any error after training began: logged to train.log, report.json marked failed.
     """
-    import logging
-
-    import torch
-
     from reidcore.engine import distributed
-    from reidcore.engine.trainer import train
 
     if distributed.env_ranks() is not None:  # torchrun: the process group comes first
         distributed.setup(cfg.device)
+    main = distributed.is_main()
     recipe: Recipe = get_recipe(recipe_name)
+    check_registered(cfg)  # excluder, re-ranker, dataset names: before any folder
     from reidcore.registry import registry
 
-    registry("dataset").entry(cfg.dataset)  # an unknown name fails before the folder is made
-    exp_dir = distributed.broadcast_object(exp_dir)  # rank 0's (a default name has the time)
-    if not resume:
-        distributed.run_on_main(lambda: experiment.create(exp_dir, recipe_name, cfg.to_json()))
-    if distributed.is_main():
-        experiment.setup_logging(exp_dir)
+    registry("dataset").entry(cfg.dataset)
+    exp_dir = Path(distributed.broadcast_object(exp_dir))  # rank 0's (a default name has the time)
+    if not resume and main:
+        experiment.check_new_folder(exp_dir)
+    buffer = _Buffer()
+    logger = experiment.setup_logging(None)
+    if main:
+        logger.addHandler(buffer)
     else:  # only rank 0 writes train.log; the others print warnings and errors
-        experiment.setup_logging(None).setLevel(logging.WARNING)
+        logger.setLevel(logging.WARNING)
     log.info("reidcore %s: %s recipe %r in %s", __version__, "resuming" if resume else "running",
              recipe_name, exp_dir)
     with distributed.main_first():  # a reader may write a cache folder on first use
-        split = load_dataset(cfg.dataset, cfg.data)  # readers log their one-line summary
+        split = load_dataset(cfg.dataset, cfg.data, **cfg.dataset_options)  # readers log their one-line summary
     device = distributed.setup(cfg.device)
-
     stages = recipe.stages(cfg)
-    if stages:
-        return _run_stages(recipe_name, stages, cfg, split, exp_dir, device,
+    first = _build_first(recipe, cfg, stages, split, exp_dir if resume else None)
+
+    created = not resume and not exp_dir.exists()
+    exp = experiment.Experiment(exp_dir, recipe_name, cfg.to_json())
+    if main:
+        if resume:
+            previous = experiment.Experiment.open(exp_dir).update_config(cfg.to_json())
+            if previous:
+                log.info("--resume changed %s (args.json 'history' keeps the previous values)",
+                         ", ".join(f"{k}: {v!r} -> {getattr(cfg, k)!r}" for k, v in previous.items()))
+        else:
+            exp = experiment.Experiment.create(exp_dir, recipe_name, cfg.to_json())
+        _start_log(exp_dir, buffer)
+    state = {"phase": "setup", "trained": False}
+    try:
+        if stages:
+            return _run_stages(recipe_name, stages, cfg, split, exp_dir, device, first, state,
+                               eval_untrained=eval_untrained, evaluate_after=evaluate_after)
+        return _run_single(recipe_name, recipe, cfg, split, exp_dir, device, first, state,
                            eval_untrained=eval_untrained, evaluate_after=evaluate_after)
-    torch.manual_seed(cfg.seed)
-    model = recipe.build_model(cfg, split.num_train_pids)
+    except Interrupted as stop:
+        log.info("%s; continue with: python -m reidcore %s --resume --experiment %s", stop,
+                 "run" if evaluate_after else "train", exp_dir)
+        return stop.exit_code
+    except BaseException as exc:
+        if isinstance(exc, SystemExit | KeyboardInterrupt) or not main:
+            raise
+        log.error("run failed during %s: %s: %s", state["phase"], type(exc).__name__, exc)
+        if created and not state["trained"]:
+            logging.getLogger("reidcore").handlers.clear()
+            shutil.rmtree(exp_dir, ignore_errors=True)
+        else:
+            exp.mark_failed(exc, state["phase"])
+        raise
+
+
+def _build_first(recipe: Recipe, cfg: TrainConfig, stages, split: Split, resume_dir: Path | None):
+    """The model of the first stage to train, built before the folder exists (a bad config
+    fails here). On resume, every stage with checkpoints is also built with the new config
+    and loaded with its newest weights, so an incompatible override changes nothing."""
+    import torch
+
+    from reidcore.trained import check_loadable
+
+    pairs = ([(recipe, cfg, resume_dir)] if not stages else
+             [(get_recipe(s.recipe), s.config,
+               resume_dir / "stages" / s.name if resume_dir else None) for s in stages])
+    first = None
+    for i, (st_recipe, st_cfg, st_dir) in enumerate(pairs):
+        if i > 0 and (st_dir is None or not st_dir.is_dir()):
+            break
+        if st_cfg.dataset != cfg.dataset or st_cfg.data != cfg.data:
+            if i == 0:
+                return None  # another dataset: built in its stage
+            break
+        torch.manual_seed(st_cfg.seed)
+        model = st_recipe.build_model(attrs.evolve(st_cfg, init_checkpoint=None)
+                                      if st_cfg.init_checkpoint == "previous" else st_cfg,
+                                      split.num_train_pids)
+        if st_dir is not None:
+            check_loadable(model, st_dir)
+        if i == 0:
+            first = model
+    return first
+
+
+def _run_single(recipe_name, recipe, cfg, split, exp_dir, device, model, state, *,
+                eval_untrained: bool, evaluate_after: bool) -> int:
+    import torch
+
+    from reidcore.engine.trainer import train
+
+    if model is None:  # built by _build_first unless the config reads another dataset
+        torch.manual_seed(cfg.seed)
+        model = recipe.build_model(cfg, split.num_train_pids)
     if eval_untrained:
-        _eval_untrained(model, recipe, cfg, split, exp_dir, device)
+        state["phase"] = "untrained evaluation"
+        _eval_untrained(model, recipe, recipe_name, cfg, split, exp_dir, device)
+    state["phase"], state["trained"] = "training", True
     outcome = train(recipe, cfg, split, exp_dir, model=model)
     if outcome.stopped == "signal":
         return _stopped(outcome, exp_dir, evaluate_after)
     if not evaluate_after:
         return 0
-    return _report(recipe_name, recipe, cfg, split, exp_dir, device, model, outcome)
+    return _report(recipe_name, recipe, cfg, split, exp_dir, device, model, outcome, state)
 
 
 def _stopped(outcome, exp_dir: Path, evaluate_after: bool) -> int:
@@ -150,20 +244,22 @@ def _stopped(outcome, exp_dir: Path, evaluate_after: bool) -> int:
     return 128 + int(outcome.signum or 0)
 
 
-def _eval_untrained(model, recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path, device) -> None:
+def _eval_untrained(model, recipe: Recipe, recipe_name: str, cfg: TrainConfig, split: Split,
+                    exp_dir: Path, device) -> None:
     untrained_path = exp_dir / "untrained.json"
     if not untrained_path.exists():
         from reidcore.engine import distributed
+        from reidcore.trained import trained_from_memory
 
         log.info("evaluating the untrained network")
-        untrained = embed_and_evaluate(model.to(device), cfg, split, None, device, rerank=False,
-                                       recipe=recipe)
+        trained = trained_from_memory(model.to(device), recipe, recipe_name, cfg, exp_dir, 0)
+        untrained = embed_and_evaluate(trained, split, None, device, rerank=False)
         if distributed.is_main():
             experiment.write_json(untrained_path, untrained)
 
 
 def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_dir: Path, device,
-                *, eval_untrained: bool, evaluate_after: bool) -> int:
+                first, state, *, eval_untrained: bool, evaluate_after: bool) -> int:
     """Train each :class:`~reidcore.recipe.Stage` in ``exp_dir/stages/NAME``, then report the last."""
     import torch
 
@@ -174,6 +270,7 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
     prev: Path | None = None
     outcomes = []
     for i, stage in enumerate(stages):
+        state["phase"] = f"stage {stage.name}"
         st_recipe = get_recipe(stage.recipe)
         st_cfg = stage.config
         if st_cfg.init_checkpoint == "previous":
@@ -181,22 +278,30 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
                 raise ValueError(f"stage {stage.name!r} starts from 'previous' but is the first stage")
             st_cfg = attrs.evolve(st_cfg, init_checkpoint=str(prev))
         st_dir = exp_dir / "stages" / stage.name
-        if distributed.is_main() and not (st_dir / experiment.ARGS).exists():
-            experiment.create(st_dir, stage.recipe, st_cfg.to_json())
+        if distributed.is_main():
+            if (st_dir / experiment.ARGS).exists():  # resumed: flags given now apply here too
+                experiment.Experiment.open(st_dir).update_config(st_cfg.to_json())
+            else:
+                experiment.create(st_dir, stage.recipe, st_cfg.to_json())
         key = (st_cfg.dataset, st_cfg.data)
         if key not in splits:
             with distributed.main_first():
-                splits[key] = load_dataset(st_cfg.dataset, st_cfg.data)
+                options = st_cfg.dataset_options if st_cfg.dataset == cfg.dataset else {}
+                splits[key] = load_dataset(st_cfg.dataset, st_cfg.data, **options)
         st_split = splits[key]
         log.info("stage %d/%d %r: recipe %s on %s, %d iterations", i + 1, len(stages), stage.name,
                  stage.recipe, st_cfg.dataset, st_cfg.iterations)
         torch.manual_seed(st_cfg.seed)
-        model = st_recipe.build_model(st_cfg, st_split.num_train_pids)
+        if i == 0 and first is not None:
+            model = first
+        else:
+            model = st_recipe.build_model(st_cfg, st_split.num_train_pids)
         if eval_untrained and i == len(stages) - 1:
-            _eval_untrained(model, st_recipe, st_cfg, st_split, exp_dir, device)
+            _eval_untrained(model, st_recipe, stage.recipe, st_cfg, st_split, exp_dir, device)
         if cfg.max_train_minutes and i == len(stages) - 1:  # the last stage gets what is left
             spent = sum(o["seconds"] for o in outcomes) / 60
             st_cfg = attrs.evolve(st_cfg, max_train_minutes=max(cfg.max_train_minutes - spent, 0.01))
+        state["trained"] = True
         outcome = train(st_recipe, st_cfg, st_split, st_dir, model=model)
         outcomes.append({"stage": stage.name, "recipe": stage.recipe, **attrs.asdict(outcome)})
         if outcome.stopped == "signal":
@@ -205,22 +310,27 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
     if not evaluate_after:
         return 0
     return _report(recipe_name, st_recipe, st_cfg, st_split, exp_dir, device, model, outcome,
-                   stages=outcomes)
+                   state, stages=outcomes, train_dir=st_dir, stage_recipe=stages[-1].recipe)
 
 
 def _report(recipe_name: str, recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
-            device, model, outcome, stages: list | None = None) -> int:
+            device, model, outcome, state, stages: list | None = None,
+            train_dir: Path | None = None, stage_recipe: str | None = None) -> int:
     from reidcore.engine import distributed
     from reidcore.report import format_report
+    from reidcore.trained import trained_from_memory
 
+    state["phase"] = "embedding and evaluation"
     log.info("embedding query and gallery")
-    report = embed_and_evaluate(model.eval(), cfg, split, exp_dir / "embeddings", device,
-                                recipe=recipe)
+    trained = trained_from_memory(model.eval(), recipe, stage_recipe or recipe_name, cfg,
+                                  train_dir or exp_dir, outcome.iteration)
+    report = embed_and_evaluate(trained, split, exp_dir / experiment.EMBEDDINGS, device)
     if not distributed.is_main():
         return 0
     report = {
-        "recipe": recipe_name, "dataset": cfg.dataset, "data": cfg.data,
+        "recipe": recipe_name, "status": "done", "dataset": cfg.dataset, "data": cfg.data,
         **report,
+        "checkpoint": trained.checkpoint,
         "train": {**attrs.asdict(outcome), "device": str(device)},
         "reidcore_version": __version__,
     }

@@ -17,9 +17,126 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 
-def field(default: Any, help: str, **kw: Any) -> Any:
-    """An attrs field with its CLI help text."""
-    return attrs.field(default=default, metadata={"help": help, **kw.pop("metadata", {})}, **kw)
+#: evaluation distances (:data:`reidcore.evaluation.METRICS`; kept here so --help needs no torch)
+METRIC_NAMES = ("euclidean", "sqeuclidean", "cityblock", "cosine")
+#: AP definitions (:data:`reidcore.evaluation.AP_DEFINITIONS`)
+AP_NAMES = ("step", "trapezoid")
+#: query averaging (:data:`reidcore.evaluation.AVERAGES`)
+AVERAGE_NAMES = ("valid", "all")
+#: test-time crops and aggregators (:mod:`reidcore.engine.embed`)
+CROP_NAMES = ("none", "center", "five")
+AGGREGATOR_NAMES = ("mean", "normalized_mean")
+#: tracklet pooling of video datasets (:data:`reidcore.evaluation.video.POOLINGS`)
+POOLING_NAMES = ("mean", "max")
+OPTIMIZER_NAMES = ("adam", "amsgrad", "sgd")
+SCHEDULE_NAMES = ("trinet", "multistep", "constant")
+
+#: help groups of the config flags, in the order ``--help`` shows them
+GROUPS = ("data", "model", "optimisation", "schedule", "evaluation", "run")
+
+
+def field(default: Any, help: str, *, group: str | None = None, minimum: float | None = None,
+          above: float | None = None, maximum: float | None = None,
+          choices: tuple[str, ...] | None = None, registry: str | None = None,
+          extra_choices: tuple[str, ...] = (), flag: bool = True, **kw: Any) -> Any:
+    """An attrs field with its CLI help text and the constraints checked when a config is made.
+
+    Args:
+        default: the recipe default.
+        help: the flag's help text.
+        group: ``--help`` section (:data:`GROUPS`); a recipe's own fields default to its section.
+        minimum, maximum: inclusive bounds of a number; ``above``: an exclusive lower bound.
+        choices: the allowed strings.
+        registry: a registry kind (``"excluder"``, ``"reranker"``, ...) whose names are allowed
+            (checked by :func:`check_registered` and at parse time, not on construction);
+            ``extra_choices`` are allowed besides them (e.g. ``"none"``).
+        flag: False for a field without its own ``--flag`` (set through another option).
+
+    A subclass that re-declares a field (``lr: float = 1e-3``, or with :func:`field`) keeps
+    the base field's help, group and constraints unless it gives its own.
+    """
+    meta = {"help": help, **kw.pop("metadata", {})}
+    for key, value in (("group", group), ("minimum", minimum), ("above", above),
+                       ("maximum", maximum), ("choices", choices), ("registry", registry)):
+        if value is not None:
+            meta[key] = value
+    if extra_choices:
+        meta["extra_choices"] = tuple(extra_choices)
+    if not flag:
+        meta["flag"] = False
+    return attrs.field(default=default, metadata=meta, **kw)
+
+
+def default(value: Any) -> Any:
+    """Change an inherited field's default in a recipe config, keeping its help and checks::
+
+        @attrs.define(kw_only=True)
+        class MyConfig(TrainConfig):
+            lr: float = default(1e-3)
+    """
+    return attrs.field(default=value)
+
+
+def field_spec(config_class: type, name: str) -> dict[str, Any]:
+    """The merged metadata of field ``name``: the nearest class's own values first, then
+    those of the classes it derives from (help, group, bounds, choices, registry)."""
+    spec: dict[str, Any] = {}
+    for klass in config_class.__mro__:
+        if not attrs.has(klass):
+            continue
+        f = getattr(attrs.fields(klass), name, None)
+        if f is None:
+            continue
+        for key, value in f.metadata.items():
+            spec.setdefault(key, value)
+    return spec
+
+
+def check_value(name: str, value: Any, spec: dict[str, Any]) -> str | None:
+    """Why ``value`` breaks the static constraints of ``spec`` (a message), or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, int | float):
+        if "minimum" in spec and value < spec["minimum"]:
+            return f"{flag} must be >= {spec['minimum']}, got {value}"
+        if "above" in spec and not value > spec["above"]:
+            return f"{flag} must be > {spec['above']}, got {value}"
+        if "maximum" in spec and value > spec["maximum"]:
+            return f"{flag} must be <= {spec['maximum']}, got {value}"
+    if "choices" in spec and value not in spec["choices"]:
+        import difflib
+
+        close = difflib.get_close_matches(str(value), spec["choices"], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return f"{flag} {value!r} is not one of {', '.join(spec['choices'])}.{hint}"
+    return None
+
+
+def check_registered(cfg: Any) -> None:
+    """Check every registry-backed name of ``cfg`` (excluder, re-ranker, dataset, ...).
+
+    Raises:
+        UnknownNameError: a name no plugin registers (lists the known ones, nearest first).
+    """
+    from reidcore.errors import UnknownNameError
+    from reidcore.registry import registry
+
+    options = getattr(cfg, "dataset_options", None)
+    if options:
+        from reidcore.dataset_options import check_options
+
+        check_options(cfg.dataset, options)
+    for f in attrs.fields(type(cfg)):
+        spec = field_spec(type(cfg), f.name)
+        kind = spec.get("registry")
+        value = getattr(cfg, f.name)
+        if kind is None or value is None or value in spec.get("extra_choices", ()):
+            continue
+        reg = registry(kind)
+        if value not in reg:
+            raise UnknownNameError(kind, value, [*reg.names(), *spec.get("extra_choices", ())],
+                                   f"(--{f.name.replace('_', '-')})")
 
 
 @attrs.define(kw_only=True)
@@ -27,69 +144,106 @@ class TrainConfig:
     """Hyper-parameters shared by every recipe (defaults: TriNet, Hermans et al. 2017, Sec. 4)."""
 
     # data
-    dataset: str = field("synthetic", "dataset name (python -m reidcore list datasets)")
-    data: str | None = field(None, "dataset root folder (default: the reader's own)")
-    height: int = field(256, "network input height in pixels")
-    width: int = field(128, "network input width in pixels")
-    pad: int = field(10, "pixels of zero padding before the random crop back to height x width (0: off)")
-    flip: bool = field(True, "random horizontal flip during training")
-    erasing_p: float = field(0.0, "probability of random erasing (Zhong et al. 2020) per training image")
-    cache_images: bool = field(False, "decode all training images into memory once (small datasets)")
-    workers: int = field(2, "DataLoader worker processes (0: load in the main process)")
+    dataset: str = field("synthetic", "dataset name (python -m reidcore list datasets)", group="data")
+    data: str | None = field(None, "dataset root folder (default: the reader's own)", group="data")
+    height: int = field(256, "network input height in pixels", group="data", minimum=1)
+    width: int = field(128, "network input width in pixels", group="data", minimum=1)
+    pad: int = field(10, "pixels of zero padding before the random crop back to height x width (0: off)",
+                     group="data", minimum=0)
+    flip: bool = field(True, "random horizontal flip during training", group="data")
+    erasing_p: float = field(0.0, "probability of random erasing (Zhong et al. 2020) per training image",
+                             group="data", minimum=0.0, maximum=1.0)
+    cache_images: bool = field(False, "decode all training images into memory once (small datasets)", group="data")
+    dataset_options: dict = field(
+        attrs.Factory(dict), "dataset reader options (--dataset-option KEY=VALUE, repeatable)",
+        group="data", flag=False)
+    workers: int = field(2, "DataLoader worker processes (0: load in the main process)", group="data", minimum=0)
     # model
-    model: str = field("trinet", "model name (python -m reidcore list models)")
-    backbone: str = field("resnet50", "backbone name (resnet50, resnet18, mobilenet_v2, ...)")
-    pretrained: str = field("imagenet", "backbone weights: imagenet | PATH to a state dict | none")
+    model: str = field("trinet", "model name (python -m reidcore list models)", group="model")
+    backbone: str = field("resnet50", "backbone name (resnet50, resnet18, mobilenet_v2, ...)", group="model")
+    pretrained: str = field("imagenet", "backbone weights: imagenet | PATH to a state dict | none", group="model")
     # sampler
-    batch_p: int = field(18, "identities per P×K batch")
-    batch_k: int = field(4, "images per identity in a P×K batch")
+    batch_p: int = field(18, "identities per P×K batch", group="data", minimum=1)
+    batch_k: int = field(4, "images per identity in a P×K batch", group="data", minimum=1)
     # optimisation
-    optimizer: str = field("adam", "adam | amsgrad | sgd")
-    lr: float = field(3e-4, "base learning rate")
-    weight_decay: float = field(0.0, "weight decay")
-    momentum: float = field(0.9, "SGD momentum")
-    backbone_lr_factor: float = field(1.0, "learning-rate multiplier of the pretrained backbone")
-    schedule: str = field("trinet", "trinet (constant, then exponential decay) | multistep | constant")
-    iterations: int = field(25000, "training iterations (batches)")
-    decay_start_iteration: int = field(15000, "trinet schedule: iteration where exponential decay starts")
-    final_lr_factor: float = field(1e-3, "trinet schedule: lr at the last iteration, relative to --lr")
-    milestones: tuple[int, ...] = field((), "multistep schedule: iterations where lr is multiplied by --gamma", converter=tuple)
-    gamma: float = field(0.1, "multistep schedule: lr factor at each milestone")
-    warmup_iterations: int = field(0, "linear warm-up iterations from --warmup-factor x lr")
-    warmup_factor: float = field(0.01, "lr factor at the first warm-up iteration")
-    amp: bool = field(True, "mixed precision on CUDA (bf16 where supported, else fp16)")
-    device: str = field("auto", "auto | cpu | cuda | cuda:N")
-    channels_last: bool = field(True, "channels_last memory format of model and input batches (CUDA only)")
-    compile: bool = field(False, "torch.compile the model for training (first iterations compile)")
+    optimizer: str = field("adam", "adam | amsgrad | sgd", group="optimisation", choices=OPTIMIZER_NAMES)
+    lr: float = field(3e-4, "base learning rate", group="optimisation", above=0.0)
+    weight_decay: float = field(0.0, "weight decay", group="optimisation", minimum=0.0)
+    momentum: float = field(0.9, "SGD momentum", group="optimisation", minimum=0.0)
+    backbone_lr_factor: float = field(1.0, "learning-rate multiplier of the pretrained backbone",
+                                      group="optimisation", minimum=0.0)
+    amp: bool = field(True, "mixed precision on CUDA (bf16 where supported, else fp16)", group="optimisation")
+    device: str = field("auto", "auto | cpu | cuda | cuda:N", group="run")
+    channels_last: bool = field(True, "channels_last memory format of model and input batches (CUDA only)",
+                                group="optimisation")
+    compile: bool = field(False, "torch.compile the model for training (first iterations compile)",
+                          group="optimisation")
     gather_embeddings: bool = field(
-        False, "DDP (torchrun): all-gather the batch's outputs so the loss mines the global P×K batch")
+        False, "DDP (torchrun): all-gather the batch's outputs so the loss mines the global P×K batch",
+        group="optimisation")
     find_unused_parameters: bool = field(
-        False, "DDP (torchrun): the model has parameters the loss does not use in every step")
-    seed: int = field(0, "random seed (sampler, augmentation, initialisation)")
-    checkpoint_every: int = field(1000, "iterations between checkpoints")
-    log_every: int = field(50, "iterations between log lines")
-    progress: bool = field(True, "progress bar with loss, lr and images/s (only when stdout is a terminal)")
-    tensorboard: bool = field(True, "TensorBoard event files in the experiment folder (needs reidcore[tensorboard])")
-    max_train_minutes: float | None = field(None, "stop training cleanly after this many minutes (a CPU budget)")
+        False, "DDP (torchrun): the model has parameters the loss does not use in every step",
+        group="optimisation")
+    seed: int = field(0, "random seed (sampler, augmentation, initialisation)", group="run")
+    # schedule
+    schedule: str = field("trinet", "trinet (constant, then exponential decay) | multistep | constant",
+                          group="schedule", choices=SCHEDULE_NAMES)
+    iterations: int = field(25000, "training iterations (batches)", group="schedule", minimum=1)
+    decay_start_iteration: int = field(15000, "trinet schedule: iteration where exponential decay starts",
+                                       group="schedule", minimum=0)
+    final_lr_factor: float = field(1e-3, "trinet schedule: lr at the last iteration, relative to --lr",
+                                   group="schedule", above=0.0)
+    milestones: tuple[int, ...] = field((), "multistep schedule: iterations where lr is multiplied by --gamma",
+                                        converter=tuple, group="schedule")
+    gamma: float = field(0.1, "multistep schedule: lr factor at each milestone", group="schedule", above=0.0)
+    warmup_iterations: int = field(0, "linear warm-up iterations from --warmup-factor x lr", group="schedule",
+                                   minimum=0)
+    warmup_factor: float = field(0.01, "lr factor at the first warm-up iteration", group="schedule", above=0.0)
+    checkpoint_every: int = field(1000, "iterations between checkpoints", group="schedule", minimum=1)
+    log_every: int = field(50, "iterations between log lines", group="run", minimum=1)
+    progress: bool = field(True, "progress bar with loss, lr and images/s (only when stdout is a terminal)",
+                           group="run")
+    tensorboard: bool = field(True, "TensorBoard event files in the experiment folder (needs reidcore[tensorboard])",
+                              group="run")
+    max_train_minutes: float | None = field(None, "stop training cleanly after this many minutes (a CPU budget)",
+                                            group="schedule", above=0.0)
     # staged training (the PSE seed's --initial-checkpoint / --checkpoint-exclude-scopes / --trainable-scopes)
     init_checkpoint: str | None = field(
-        None, "initialise the model from this checkpoint file or experiment folder (new runs only)")
+        None, "initialise the model from this checkpoint file or experiment folder (new runs only)", group="model")
     checkpoint_exclude_scopes: str = field(
-        "", "comma-separated parameter-name prefixes NOT restored from --init-checkpoint (e.g. classifier,backbone.conv1)")
+        "", "comma-separated parameter-name prefixes NOT restored from --init-checkpoint (e.g. classifier,backbone.conv1)",
+        group="model")
     trainable_scopes: str = field(
-        "", "comma-separated parameter-name prefixes that are trained; the rest is frozen (empty: train all)")
+        "", "comma-separated parameter-name prefixes that are trained; the rest is frozen (empty: train all)",
+        group="optimisation")
     # embedding and evaluation
-    embed_batch_size: int = field(128, "batch size when computing embeddings")
-    flip_augment: bool = field(False, "test-time augmentation: add the horizontally flipped image")
-    crop_augment: str = field("none", "test-time crops: none | center | five (triplet-reid's embed.py)")
-    aggregator: str = field("mean", "how augmented embeddings are combined: mean | normalized_mean")
-    metric: str = field("euclidean", "evaluation distance: euclidean | sqeuclidean | cityblock | cosine")
-    excluder: str = field("market1501", "evaluation protocol: market1501 | diagonal | cuhk03 | none")
+    embed_batch_size: int = field(128, "batch size when computing embeddings", group="evaluation", minimum=1)
+    flip_augment: bool = field(False, "test-time augmentation: add the horizontally flipped image", group="evaluation")
+    crop_augment: str = field("none", "test-time crops: none | center | five (triplet-reid's embed.py)",
+                              group="evaluation", choices=CROP_NAMES)
+    aggregator: str = field("mean", "how augmented embeddings are combined: mean | normalized_mean",
+                            group="evaluation", choices=AGGREGATOR_NAMES)
+    metric: str = field("euclidean", "evaluation distance: euclidean | sqeuclidean | cityblock | cosine",
+                        group="evaluation", choices=METRIC_NAMES)
+    excluder: str = field("market1501", "evaluation protocol: market1501 | diagonal | cuhk03 | none, or a "
+                          "plugin's (python -m reidcore list excluders)", group="evaluation", registry="excluder")
     rerank: str = field("none", "re-ranker evaluated besides the plain ranking: none | k-reciprocal | ecn (reid-pse) "
-                        "(report.json 'reranked')")
-    ap: str = field("step", "AP definition: step (torchreid, fast-reid) | trapezoid (Market-1501 MATLAB)")
-    average: str = field("valid", "average over valid queries | all queries (MATLAB denominator)")
-    tracklet_pooling: str = field("mean", "video datasets (samples with a 'tracklet'): mean | max pooling of frame features")
+                        "(report.json 'reranked')", group="evaluation", registry="reranker",
+                        extra_choices=("none",))
+    ap: str = field("step", "AP definition: step (torchreid, fast-reid) | trapezoid (Market-1501 MATLAB)",
+                    group="evaluation", choices=AP_NAMES)
+    average: str = field("valid", "average over valid queries | all queries (MATLAB denominator)",
+                         group="evaluation", choices=AVERAGE_NAMES)
+    tracklet_pooling: str = field("mean", "video datasets (samples with a 'tracklet'): mean | max pooling of frame features",
+                                  group="evaluation", choices=POOLING_NAMES)
+
+    def __attrs_post_init__(self) -> None:
+        """Check every field against its constraints (:func:`field`): a clear ValueError
+        naming the flag and the value, before anything is written."""
+        for f in attrs.fields(type(self)):
+            problem = check_value(f.name, getattr(self, f.name), field_spec(type(self), f.name))
+            if problem:
+                raise ValueError(problem)
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self, recurse=True, value_serializer=lambda _i, _f, v: list(v) if isinstance(v, tuple) else v)

@@ -65,7 +65,11 @@ def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tiny_plugin, tiny_
     err = capsys.readouterr().err
     assert "loss became nan at iteration 5" in err and "checkpoint-0000004.pt" in err
     assert (exp / "checkpoints" / "checkpoint-0000004.pt").exists()
-    assert not (exp / "report.json").exists()
+    # issue 14: the failure is in train.log and report.json marks the run failed
+    report = json.loads((exp / "report.json").read_text())
+    assert report["status"] == "failed" and "rank1" not in report
+    assert "loss became nan" in report["error"] and report["phase"] == "training"
+    assert "run failed during training" in (exp / "train.log").read_text()
 
 
 def test_resume_of_missing_experiment(tiny_plugin, tmp_path, capsys):

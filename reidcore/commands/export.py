@@ -36,7 +36,8 @@ PARITY_BATCHES = (1, 3)
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m reidcore export", description=DESCRIPTION)
     p.add_argument("--experiment", type=Path, required=True,
-                   help="a trained experiment folder (its newest checkpoint is exported)")
+                   help="a trained experiment folder (its final model's newest checkpoint), a "
+                   "stage folder, or a checkpoint file")
     p.add_argument("--format", choices=sorted(FORMATS), default="onnx", help="[onnx]")
     p.add_argument("--output", type=Path,
                    help="output file [EXPERIMENT/export/model.onnx or model.pt]")
@@ -200,37 +201,21 @@ def export_model(model, fmt: str, path: Path, height: int, width: int, *,
 
 
 def load_experiment_model(exp_dir: Path):
-    """``(model on the CPU in eval mode, config, recipe name)`` of a trained experiment.
+    """``(model on the CPU in eval mode, config, recipe name)`` of a trained experiment: its
+    final model (the last stage's for a staged recipe), a stage folder's, or a checkpoint
+    file's (see :func:`reidcore.trained.load_trained`)."""
+    from reidcore.trained import load_trained
 
-    The number of training identities (for models with a classifier) comes from the
-    checkpoint, or from the experiment's dataset for checkpoints that do not record it.
-    """
-    import torch
-
-    from reidcore import experiment
-    from reidcore.engine.trainer import load_trained_model
-    from reidcore.errors import ExperimentError
-    from reidcore.registry import get_recipe, load_dataset
-
-    saved = experiment.read_args(exp_dir)
-    recipe = get_recipe(saved["recipe"])
-    cfg = recipe.config_class.from_json(saved["config"])
-    device = torch.device("cpu")
-    try:
-        model = load_trained_model(recipe, cfg, None, exp_dir, device)
-    except ExperimentError as exc:
-        if "num_classes" not in str(exc):
-            raise
-        num_classes = load_dataset(cfg.dataset, cfg.data).num_train_pids
-        model = load_trained_model(recipe, cfg, num_classes, exp_dir, device)
-    return model.float().eval(), cfg, saved["recipe"]
+    trained = load_trained(exp_dir, "cpu")
+    return trained.model.float().eval(), trained.config, trained.recipe_name
 
 
 def main(argv: list[str]) -> int:
     """``python -m reidcore export --experiment DIR --format onnx|torchscript [--output FILE]``."""
     args = _parser().parse_args(argv)
     model, cfg, recipe_name = load_experiment_model(args.experiment)
-    out = args.output or args.experiment / "export" / f"model{FORMATS[args.format]}"
+    root = args.experiment if args.experiment.is_dir() else args.experiment.parent.parent
+    out = args.output or root / "export" / f"model{FORMATS[args.format]}"
     meta = metadata(cfg.height, cfg.width, input_channels(model), recipe=recipe_name,
                     model=cfg.model, backbone=cfg.backbone, metric=cfg.metric,
                     embedding_dim=getattr(model, "embedding_dim", "?"))

@@ -262,24 +262,27 @@ def visualize(exp_dir: Path, output: Path, *, top_k: int = 10, num_queries: int 
     """
     from PIL import Image
 
-    from reidcore import experiment
-    from reidcore.embeddings import read_embeddings
-    from reidcore.evaluation import evaluate, get_excluder, pairwise_distances
+    from reidcore.embeddings import check_same_checkpoint, read_embeddings
+    from reidcore.evaluation import get_excluder, pairwise_distances
+    from reidcore.evaluation.evaluate_embeddings import evaluate_sets
+    from reidcore.experiment import Experiment
 
     if top_k < 1 or num_queries < 1 or thumb_height < 16:
         raise ReidError("--top-k and --num-queries must be >= 1 and --thumb-height >= 16")
     if colors and not 2 <= colors <= 256:
         raise ReidError(f"--colors must be 0 (full colour) or 2..256, got {colors}")
     _require_matplotlib()
-    saved = experiment.read_args(exp_dir)
-    cfg = saved["config"]
-    metric, excluder = cfg.get("metric", "euclidean"), cfg.get("excluder", "market1501")
-    emb_dir = exp_dir / "embeddings"
+    exp = Experiment.open(exp_dir)
+    settings = exp.eval_settings()  # the experiment's metric, protocol, AP, averaging
+    cfg = exp.final_args()["config"]
+    metric, excluder = settings.metric, settings.excluder
+    emb_dir = exp.embeddings_dir
     qe, ge = read_embeddings(emb_dir / "query.h5"), read_embeddings(emb_dir / "gallery.h5")
     for name, e in (("query.h5", qe), ("gallery.h5", ge)):
         if e.pids is None or e.camids is None or e.paths is None:
             raise ReidError(f"{emb_dir / name} lacks pids, camids or paths; write it with "
                             f"python -m reidcore embed --experiment {exp_dir}")
+    check_same_checkpoint(qe, ge, str(emb_dir / "query.h5"), str(emb_dir / "gallery.h5"))
     dist = pairwise_distances(qe.embs, ge.embs, metric=metric)
     exclude = get_excluder(excluder)
     ignored = np.stack([np.asarray(exclude(int(qe.pids[i]), int(qe.camids[i]), ge.pids,
@@ -315,7 +318,7 @@ def visualize(exp_dir: Path, output: Path, *, top_k: int = 10, num_queries: int 
                                _average_precision(dist[i], matches[i], ignored[i])),
                      "items": items})
 
-    recipe, dataset = saved["recipe"], cfg.get("dataset", "?")
+    recipe, dataset = exp.recipe, cfg.get("dataset", "?")
     output.mkdir(parents=True, exist_ok=True)
     title = (f"{recipe} on {dataset}: top-{top_k} of {len(ge)} gallery images, "
              f"{metric} distance, {excluder} protocol")
@@ -326,8 +329,10 @@ def visualize(exp_dir: Path, output: Path, *, top_k: int = 10, num_queries: int 
                                dither=Image.Dither.NONE)
     image.save(paths["ranked_lists"], optimize=True)
 
-    result = evaluate(dist, qe.pids, ge.pids, qe.camids, ge.camids, excluder=excluder,
-                      max_rank=min(50, len(ge)))
+    import attrs
+
+    result, _, _ = evaluate_sets(qe, ge, attrs.evolve(settings, rerank="none",
+                                                      max_rank=min(50, len(ge))))
     draw_cmc(np.asarray(result.cmc), float(result.mAP),
              f"CMC: {recipe} on {dataset} ({result.num_valid_queries} queries)", paths["cmc"])
     return paths

@@ -113,22 +113,33 @@ def evaluate_video(query_features: Any, query_tracklets: Any, query_pids: Any,
         query_pids, query_camids, gallery_pids, gallery_camids: ``(F,)`` per frame.
         pooling: ``"mean"`` or ``"max"``.
         metric: a :data:`~reidcore.evaluation.METRICS` distance.
-        evaluate_kwargs: passed to :func:`~reidcore.evaluation.evaluate` (``excluder``
-            defaults to ``"market1501"``, ``ap``, ``average``, ``max_rank`` ...).
+        evaluate_kwargs: ``excluder`` (default ``"market1501"``), ``ap``, ``average``,
+            ``max_rank`` (:class:`~reidcore.evaluation.evaluate_embeddings.EvalSettings`).
 
     Returns:
         The tracklet-level :class:`~reidcore.evaluation.EvalResult`.
 
+    Scored by :func:`~reidcore.evaluation.evaluate_embeddings.evaluate_sets`, as ``run``
+    and ``evaluate`` score video datasets.
+
     Raises:
         ValueError: see :func:`pool_tracklets` and :func:`~reidcore.evaluation.evaluate`.
+        TypeError: an unknown keyword argument.
         EvaluationError: no valid query tracklet.
     """
-    from reidcore.evaluation import evaluate, pairwise_distances
+    from reidcore.evaluation.evaluate_embeddings import (
+        EmbeddingSet,
+        EvalSettings,
+        evaluate_sets,
+    )
 
-    q = pool_tracklets(query_features, query_tracklets, query_pids, query_camids, pooling)
-    g = pool_tracklets(gallery_features, gallery_tracklets, gallery_pids, gallery_camids,
-                       pooling)
-    if q.pids is None or g.pids is None:  # pragma: no cover - given above
-        raise EvaluationError("tracklet pids are needed")
-    dist = pairwise_distances(q.embs, g.embs, metric=metric)
-    return evaluate(dist, q.pids, g.pids, q.camids, g.camids, **evaluate_kwargs)
+    unknown = sorted(set(evaluate_kwargs) - {"excluder", "ap", "average", "max_rank"})
+    if unknown:
+        raise TypeError(f"evaluate_video() got unexpected keyword arguments: {', '.join(unknown)}")
+    settings = EvalSettings(metric=metric, tracklet_pooling=pooling, **evaluate_kwargs)
+    for name, ids in (("query_tracklets", query_tracklets), ("gallery_tracklets", gallery_tracklets)):
+        if ids is None:
+            raise EvaluationError(f"{name} is needed to pool frames into tracklets")
+    q = EmbeddingSet(query_features, query_pids, query_camids, np.asarray(query_tracklets))
+    g = EmbeddingSet(gallery_features, gallery_pids, gallery_camids, np.asarray(gallery_tracklets))
+    return evaluate_sets(q, g, settings)[0]

@@ -393,3 +393,13 @@ def read_cuhk03_classic_labeled(root, **kwargs) -> Split:
 def read_cuhk03_classic_detected(root, **kwargs) -> Split:
     """Classic protocol split ``split_id`` (default 0), detected boxes."""
     return read_cuhk03(root, **{"variant": "detected", "protocol": "classic", **kwargs})
+
+
+# --dataset-option names of the wrappers (they forward **kwargs to read_cuhk03), and the
+# classic protocol's own evaluation (single-gallery-shot CMC): the run's default --excluder
+_OPTIONS = {"split_id": 0, "images_dir": None}
+for _reader in (read_cuhk03_labeled, read_cuhk03_detected, read_cuhk03_classic_labeled,
+                read_cuhk03_classic_detected):
+    _reader.reid_options = dict(_OPTIONS)
+for _reader in (read_cuhk03_classic_labeled, read_cuhk03_classic_detected):
+    _reader.reid_protocol = "cuhk03"

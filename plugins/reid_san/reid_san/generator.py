@@ -35,39 +35,6 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".
 DECODER_PREFIX = "decoder."
 
 
-def _experiment_of(path: Path) -> tuple[Path, dict[str, Any]]:
-    """``(experiment folder, checkpoint state)`` for an experiment folder or checkpoint file.
-
-    Raises:
-        ExperimentError: the path does not exist, has no checkpoint, or a checkpoint file does
-            not lie in an experiment's ``checkpoints/`` folder (its config is needed).
-    """
-    from reidcore import experiment
-    from reidcore.engine import checkpoint
-
-    path = Path(path).expanduser()
-    if path.is_dir():
-        exp_dir = experiment.final_training_dir(path)
-        state = checkpoint.load_latest(exp_dir)
-        if state is None:
-            raise ExperimentError(f"experiment {exp_dir} has no checkpoint in "
-                                  f"{exp_dir / checkpoint.CHECKPOINT_DIR}")
-        return exp_dir, state
-    if path.is_file():
-        exp_dir = path.parent.parent
-        if not (exp_dir / experiment.ARGS).is_file():
-            raise ExperimentError(
-                f"checkpoint {path} is not inside an experiment's checkpoints/ folder (no "
-                f"{exp_dir / experiment.ARGS}); pass the experiment folder")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001
-            raise ExperimentError(f"cannot read checkpoint {path}: {exc}") from exc
-        return exp_dir, state
-    raise ExperimentError(f"model {path} does not exist (expected a san-pg experiment folder "
-                          "or one of its checkpoint files)")
-
-
 def _decoder_keys(state: dict[str, Any], where: Path) -> dict[str, torch.Tensor]:
     crit = state.get("criterion") or {}
     dec = {k[len(DECODER_PREFIX):]: v for k, v in crit.items() if k.startswith(DECODER_PREFIX)}
@@ -84,8 +51,10 @@ def load_decoder_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     Raises:
         ExperimentError: no checkpoint, or the checkpoint has no decoder weights.
     """
-    exp_dir, state = _experiment_of(Path(path))
-    return _decoder_keys(state, Path(path))
+    from reidcore.trained import load_checkpoint_file, locate_checkpoint
+
+    _train_dir, ckpt = locate_checkpoint(Path(path))
+    return _decoder_keys(load_checkpoint_file(ckpt), Path(path))
 
 
 def load_texture_generator(model: str | os.PathLike, device: str | torch.device = "cpu"):
@@ -99,29 +68,22 @@ def load_texture_generator(model: str | os.PathLike, device: str | torch.device 
     Raises:
         ExperimentError: no checkpoint, not a san/san-pg experiment, or no decoder weights.
     """
-    import attrs
-
     from reid_san.model import TextureGenerator
     from reid_san.recipe import SANConfig
-    from reidcore import experiment
-    from reidcore.registry import get_recipe
+    from reidcore.trained import load_trained
 
-    exp_dir, state = _experiment_of(Path(model))
-    saved = experiment.read_args(exp_dir)
-    recipe = get_recipe(saved["recipe"])
-    cfg = recipe.config_class.from_json(saved["config"])
+    trained = load_trained(Path(model), "cpu")  # the one loader: weights_only, staged folders
+    cfg, recipe, exp_dir = trained.config, trained.recipe, trained.directory
     if not isinstance(cfg, SANConfig) or not hasattr(recipe, "build_decoder"):
-        raise ExperimentError(f"{exp_dir} was trained by recipe {saved['recipe']!r}; textures "
-                              "need a san-pg (or san) experiment")
-    decoder_state = _decoder_keys(state, Path(model))
-    encoder = recipe.build_model(attrs.evolve(cfg, pretrained="none"),
-                                 int(state.get("num_classes", 0)))
-    encoder.load_state_dict(state["model"])
+        raise ExperimentError(f"{exp_dir} was trained by recipe {trained.recipe_name!r}; "
+                              "textures need a san-pg (or san) experiment")
+    decoder_state = _decoder_keys(trained.state, Path(model))
+    encoder = trained.model
     decoder = recipe.build_decoder(cfg)
     decoder.load_state_dict(decoder_state)
     generator = TextureGenerator(encoder, decoder).float().eval().to(device)
     log.info("texture generator: %s (%s, iteration %s), %dx%d input -> %dx%d textures", exp_dir,
-             saved["recipe"], state.get("iteration"), cfg.height, cfg.width,
+             trained.recipe_name, trained.checkpoint["checkpoint_iteration"], cfg.height, cfg.width,
              decoder.texture_size, decoder.texture_size)
     return generator, cfg
 

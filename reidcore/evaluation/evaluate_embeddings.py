@@ -1,0 +1,163 @@
+"""One path from query and gallery embeddings to a report: :func:`evaluate_embeddings`.
+
+``run``, ``evaluate``, :func:`reidcore.evaluation.video.evaluate_video` and ``visualize`` all
+score embeddings through it, with :class:`EvalSettings` (metric, excluder/protocol, AP,
+averaging, video pooling, re-ranking). An experiment's settings come from its config
+(:meth:`EvalSettings.from_config`), so a later ``evaluate --experiment`` scores it as ``run``
+did unless a flag overrides them.
+
+The work is done by the public functions :func:`~reidcore.evaluation.pairwise_distances`,
+:func:`~reidcore.evaluation.evaluate` and the re-rankers of the ``reid_rerankers`` registry;
+this module only chains them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+
+from reidcore.errors import EvaluationError
+
+log = logging.getLogger("reidcore")
+
+__all__ = ["EmbeddingSet", "EvalSettings", "evaluate_embeddings", "evaluate_sets"]
+
+
+@attrs.frozen
+class EvalSettings:
+    """How embeddings are scored (the evaluation fields of :class:`reidcore.recipe.TrainConfig`).
+
+    Attributes:
+        metric: distance (``euclidean``, ``sqeuclidean``, ``cityblock``, ``cosine``).
+        excluder: protocol name (``market1501``, ``cuhk03``, ``diagonal``, ``none``, a plugin's).
+        ap: ``step`` or ``trapezoid``.
+        average: ``valid`` or ``all``.
+        max_rank: CMC length.
+        rerank: ``none`` or a re-ranker name; its metrics are reported under ``"reranked"``.
+        tracklet_pooling: ``mean`` or ``max``, for embeddings that carry tracklet ids.
+    """
+
+    metric: str = "euclidean"
+    excluder: str = "market1501"
+    ap: str = "step"
+    average: str = "valid"
+    max_rank: int = 50
+    rerank: str = "none"
+    tracklet_pooling: str = "mean"
+
+    @classmethod
+    def from_config(cls, config: Any, **overrides: Any) -> EvalSettings:
+        """Settings of a config object or ``args.json`` ``config`` dict; ``overrides`` whose
+        value is not None win (command-line flags)."""
+        get = config.get if isinstance(config, Mapping) else (lambda k, d: getattr(config, k, d))
+        values = {f.name: get(f.name, f.default) for f in attrs.fields(cls)}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def describe(self) -> str:
+        """One line: ``metric cosine, excluder market1501, step AP, valid average, ...``."""
+        text = (f"metric {self.metric}, excluder {self.excluder}, {self.ap} AP, "
+                f"{self.average} average, re-ranking {self.rerank}")
+        return text + f", tracklet pooling {self.tracklet_pooling}"
+
+
+@attrs.frozen
+class EmbeddingSet:
+    """Embeddings with the ids evaluation needs.
+
+    Attributes:
+        embs: ``(N, D)`` float32.
+        pids, camids: ``(N,)`` int64.
+        tracklets: ``(N,)`` tracklet ids (video datasets: pooled before ranking), or None.
+    """
+
+    embs: np.ndarray = attrs.field(eq=False)
+    pids: np.ndarray = attrs.field(eq=False)
+    camids: np.ndarray = attrs.field(eq=False)
+    tracklets: np.ndarray | None = attrs.field(default=None, eq=False)
+
+    @classmethod
+    def of(cls, e: Any) -> EmbeddingSet:
+        """From anything with ``embs``, ``pids``, ``camids`` (and maybe ``tracklets``), e.g.
+        :class:`reidcore.embeddings.Embeddings`.
+
+        Raises:
+            EvaluationError: no pids or camids.
+        """
+        if isinstance(e, cls):
+            return e
+        if getattr(e, "pids", None) is None or getattr(e, "camids", None) is None:
+            raise EvaluationError("embeddings without pids or camids cannot be evaluated")
+        return cls(np.asarray(e.embs), np.asarray(e.pids), np.asarray(e.camids),
+                   getattr(e, "tracklets", None))
+
+
+def _pooled(s: EmbeddingSet, method: str) -> tuple[EmbeddingSet, bool]:
+    if s.tracklets is None:
+        return s, False
+    from reidcore.evaluation.video import pool_tracklets
+
+    t = pool_tracklets(s.embs, s.tracklets, s.pids, s.camids, method=method)
+    return EmbeddingSet(t.embs, t.pids, t.camids), True
+
+
+def evaluate_sets(query: Any, gallery: Any, settings: EvalSettings | None = None):
+    """``(EvalResult, re-ranked EvalResult or None, pooled)``: the work of
+    :func:`evaluate_embeddings` with the full results (the whole CMC curve)."""
+    from reidcore.evaluation import evaluate, pairwise_distances
+
+    s = settings or EvalSettings()
+    q, g = EmbeddingSet.of(query), EmbeddingSet.of(gallery)
+    video = q.tracklets is not None and g.tracklets is not None
+    if video:
+        (q, _), (g, _) = _pooled(q, s.tracklet_pooling), _pooled(g, s.tracklet_pooling)
+    kw = {"excluder": s.excluder, "ap": s.ap, "average": s.average, "max_rank": s.max_rank}
+    dist = pairwise_distances(q.embs, g.embs, metric=s.metric)
+    result = evaluate(dist, q.pids, g.pids, q.camids, g.camids, **kw)
+    reranked = None
+    if s.rerank != "none":
+        from reidcore.registry import registry
+
+        log.info("re-ranking with %s", s.rerank)
+        reranker = registry("reranker").get(s.rerank)
+        rd = reranker(q.embs, g.embs, metric=s.metric)
+        reranked = evaluate(rd, q.pids, g.pids, q.camids, g.camids, **kw)
+    return result, reranked, video
+
+
+def evaluate_embeddings(query: Any, gallery: Any, settings: EvalSettings | None = None
+                        ) -> dict[str, Any]:
+    """Score query against gallery embeddings.
+
+    Frames of video datasets (``tracklets`` given on both sides) are first pooled into one
+    feature per tracklet (MARS protocol, :func:`~reidcore.evaluation.video.pool_tracklets`).
+    Then distances (:func:`~reidcore.evaluation.pairwise_distances`), CMC/mAP/mINP
+    (:func:`~reidcore.evaluation.evaluate`), and with ``settings.rerank != "none"`` the same
+    metrics of the re-ranked distances.
+
+    Args:
+        query, gallery: :class:`EmbeddingSet` or objects with ``embs`` ``(N, D)``, ``pids``
+            and ``camids`` ``(N,)`` (e.g. :class:`reidcore.embeddings.Embeddings`).
+        settings: :class:`EvalSettings` (default: Market-1501 protocol, euclidean).
+
+    Returns:
+        :meth:`EvalResult.to_dict` plus ``"metric"``; ``"tracklet_pooling"`` for video;
+        ``"reranked"`` (the same keys plus ``"reranker"``) when re-ranking.
+
+    Raises:
+        EvaluationError: missing ids, or no valid query (see :func:`evaluate`).
+        UnknownNameError: unknown excluder or re-ranker.
+        ValueError: bad shapes or settings.
+    """
+    s = settings or EvalSettings()
+    result, reranked, video = evaluate_sets(query, gallery, s)
+    out = {**result.to_dict(), "metric": s.metric}
+    if video:
+        out["tracklet_pooling"] = s.tracklet_pooling
+    if reranked is not None:
+        out["reranked"] = {**reranked.to_dict(), "metric": s.metric, "reranker": s.rerank}
+    return out
