@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from reidcore.evaluation import evaluate, pairwise_distances
-from reidcore.evaluation.video import evaluate_video, pool_tracklets
+from reidcore.evaluation.evaluate_embeddings import evaluate_video
+from reidcore.evaluation.video import pool_tracklets
 
 
 def test_mean_and_max_pooling_with_interleaved_frames():

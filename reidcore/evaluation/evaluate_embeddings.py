@@ -1,6 +1,6 @@
 """One path from query and gallery embeddings to a report: :func:`evaluate_embeddings`.
 
-``run``, ``evaluate``, :func:`reidcore.evaluation.video.evaluate_video` and ``visualize`` all
+``run``, ``evaluate``, :func:`evaluate_video` and ``visualize`` all
 score embeddings through it, with :class:`EvalSettings` (metric, excluder/protocol, AP,
 averaging, video pooling, re-ranking). An experiment's settings come from its config
 (:meth:`EvalSettings.from_config`), so a later ``evaluate --experiment`` scores it as ``run``
@@ -161,3 +161,40 @@ def evaluate_embeddings(query: Any, gallery: Any, settings: EvalSettings | None 
     if reranked is not None:
         out["reranked"] = {**reranked.to_dict(), "metric": s.metric, "reranker": s.rerank}
     return out
+
+
+def evaluate_video(query_features: Any, query_tracklets: Any, query_pids: Any,
+                   query_camids: Any, gallery_features: Any, gallery_tracklets: Any,
+                   gallery_pids: Any, gallery_camids: Any, *, pooling: str = "mean",
+                   metric: str = "euclidean", **evaluate_kwargs: Any):
+    """Pool query and gallery frames into tracklets and evaluate them (MARS protocol).
+
+    Args:
+        query_features, gallery_features: ``(F, D)`` frame features.
+        query_tracklets, gallery_tracklets: ``(F,)`` tracklet ids of the frames.
+        query_pids, query_camids, gallery_pids, gallery_camids: ``(F,)`` per frame.
+        pooling: ``"mean"`` or ``"max"``.
+        metric: a :data:`~reidcore.evaluation.METRICS` distance.
+        evaluate_kwargs: ``excluder`` (default ``"market1501"``), ``ap``, ``average``,
+            ``max_rank`` (:class:`EvalSettings`).
+
+    Returns:
+        The tracklet-level :class:`~reidcore.evaluation.EvalResult`, scored by
+        :func:`evaluate_sets` as ``run`` and ``evaluate`` score video datasets.
+
+    Raises:
+        ValueError: see :func:`~reidcore.evaluation.video.pool_tracklets` and
+            :func:`~reidcore.evaluation.evaluate`.
+        TypeError: an unknown keyword argument.
+        EvaluationError: no valid query tracklet, or tracklet ids missing.
+    """
+    unknown = sorted(set(evaluate_kwargs) - {"excluder", "ap", "average", "max_rank"})
+    if unknown:
+        raise TypeError(f"evaluate_video() got unexpected keyword arguments: {', '.join(unknown)}")
+    settings = EvalSettings(metric=metric, tracklet_pooling=pooling, **evaluate_kwargs)
+    for name, ids in (("query_tracklets", query_tracklets), ("gallery_tracklets", gallery_tracklets)):
+        if ids is None:
+            raise EvaluationError(f"{name} is needed to pool frames into tracklets")
+    q = EmbeddingSet(query_features, query_pids, query_camids, np.asarray(query_tracklets))
+    g = EmbeddingSet(gallery_features, gallery_pids, gallery_camids, np.asarray(gallery_tracklets))
+    return evaluate_sets(q, g, settings)[0]

@@ -14,9 +14,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from reidcore.errors import EvaluationError
-
-__all__ = ["POOLINGS", "Tracklets", "evaluate_video", "pool_tracklets"]
+__all__ = ["POOLINGS", "Tracklets", "pool_tracklets"]
 
 #: frame pooling methods of :func:`pool_tracklets`
 POOLINGS = ("mean", "max")
@@ -99,47 +97,3 @@ def pool_tracklets(features: Any, tracklet_ids: Any, pids: Any = None, camids: A
     tp = None if pids is None else _per_tracklet(pids, "pids", n, order, starts, tids)
     tc = None if camids is None else _per_tracklet(camids, "camids", n, order, starts, tids)
     return Tracklets(embs, tids, tp, tc, counts.astype(np.int64))
-
-
-def evaluate_video(query_features: Any, query_tracklets: Any, query_pids: Any,
-                   query_camids: Any, gallery_features: Any, gallery_tracklets: Any,
-                   gallery_pids: Any, gallery_camids: Any, *, pooling: str = "mean",
-                   metric: str = "euclidean", **evaluate_kwargs: Any):
-    """Pool query and gallery frames into tracklets and evaluate them (MARS protocol).
-
-    Args:
-        query_features, gallery_features: ``(F, D)`` frame features.
-        query_tracklets, gallery_tracklets: ``(F,)`` tracklet ids of the frames.
-        query_pids, query_camids, gallery_pids, gallery_camids: ``(F,)`` per frame.
-        pooling: ``"mean"`` or ``"max"``.
-        metric: a :data:`~reidcore.evaluation.METRICS` distance.
-        evaluate_kwargs: ``excluder`` (default ``"market1501"``), ``ap``, ``average``,
-            ``max_rank`` (:class:`~reidcore.evaluation.evaluate_embeddings.EvalSettings`).
-
-    Returns:
-        The tracklet-level :class:`~reidcore.evaluation.EvalResult`.
-
-    Scored by :func:`~reidcore.evaluation.evaluate_embeddings.evaluate_sets`, as ``run``
-    and ``evaluate`` score video datasets.
-
-    Raises:
-        ValueError: see :func:`pool_tracklets` and :func:`~reidcore.evaluation.evaluate`.
-        TypeError: an unknown keyword argument.
-        EvaluationError: no valid query tracklet.
-    """
-    from reidcore.evaluation.evaluate_embeddings import (
-        EmbeddingSet,
-        EvalSettings,
-        evaluate_sets,
-    )
-
-    unknown = sorted(set(evaluate_kwargs) - {"excluder", "ap", "average", "max_rank"})
-    if unknown:
-        raise TypeError(f"evaluate_video() got unexpected keyword arguments: {', '.join(unknown)}")
-    settings = EvalSettings(metric=metric, tracklet_pooling=pooling, **evaluate_kwargs)
-    for name, ids in (("query_tracklets", query_tracklets), ("gallery_tracklets", gallery_tracklets)):
-        if ids is None:
-            raise EvaluationError(f"{name} is needed to pool frames into tracklets")
-    q = EmbeddingSet(query_features, query_pids, query_camids, np.asarray(query_tracklets))
-    g = EmbeddingSet(gallery_features, gallery_pids, gallery_camids, np.asarray(gallery_tracklets))
-    return evaluate_sets(q, g, settings)[0]
