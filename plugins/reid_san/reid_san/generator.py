@@ -59,10 +59,7 @@ def _experiment_of(path: Path) -> tuple[Path, dict[str, Any]]:
             raise ExperimentError(
                 f"checkpoint {path} is not inside an experiment's checkpoints/ folder (no "
                 f"{exp_dir / experiment.ARGS}); pass the experiment folder")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001
-            raise ExperimentError(f"cannot read checkpoint {path}: {exc}") from exc
+        state = checkpoint.load_checkpoint_file(path)  # weights_only=True; errors name the file
         return exp_dir, state
     raise ExperimentError(f"model {path} does not exist (expected a san-pg experiment folder "
                           "or one of its checkpoint files)")
