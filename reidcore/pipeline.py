@@ -10,6 +10,7 @@ import attrs
 
 from reidcore import __version__, experiment
 from reidcore.data.records import Split
+from reidcore.data.verify import verify_split
 from reidcore.recipe import Recipe, TrainConfig
 from reidcore.registry import get_recipe, load_dataset
 
@@ -114,6 +115,9 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
     from reidcore.registry import registry
 
     registry("dataset").entry(cfg.dataset)  # an unknown name fails before the folder is made
+    with distributed.main_first():  # a reader may write a cache folder on first use
+        split = load_dataset(cfg.dataset, cfg.data)  # bad images / no valid query: fail now,
+        verify_split(split, cfg.excluder if evaluate_after else None)  # before the folder
     exp_dir = distributed.broadcast_object(exp_dir)  # rank 0's (a default name has the time)
     if not resume:
         distributed.run_on_main(lambda: experiment.create(exp_dir, recipe_name, cfg.to_json()))
@@ -123,8 +127,7 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
         experiment.setup_logging(None).setLevel(logging.WARNING)
     log.info("reidcore %s: %s recipe %r in %s", __version__, "resuming" if resume else "running",
              recipe_name, exp_dir)
-    with distributed.main_first():  # a reader may write a cache folder on first use
-        split = load_dataset(cfg.dataset, cfg.data)  # readers log their one-line summary
+    log.info("%s", split.summary())
     device = distributed.setup(cfg.device)
 
     stages = recipe.stages(cfg)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from reidcore.atomic import atomic_write_json
-from reidcore.data import Sample, Split
+from reidcore.data import Sample, Split, verify
 from reidcore.errors import DatasetError
 
 #: Image file extensions the readers index (compared case-insensitively).
@@ -102,8 +102,9 @@ def identity_map(identities: Iterable[str]) -> dict[str, int]:
 
 # ------------------------------------------------------------------ parsed-index cache
 
-#: Environment variable naming the cache folder (shared with the synthetic dataset).
-CACHE_ENV = "REIDCORE_CACHE"
+#: Environment variable naming the cache folder (shared with the synthetic dataset and the
+#: core's image checks, :mod:`reidcore.data.verify`).
+CACHE_ENV = verify.CACHE_ENV
 #: Bump when the stored index format or a reader's parsing changes.
 INDEX_VERSION = 2
 #: A key path modified less than this long before the index was written may have changed
@@ -114,9 +115,8 @@ log = logging.getLogger("reidcore")
 
 
 def cache_root() -> Path:
-    """``$REIDCORE_CACHE`` if set, else ``~/.cache/reidcore``."""
-    env = os.environ.get(CACHE_ENV, "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "reidcore"
+    """``$REIDCORE_CACHE`` if set, else ``~/.cache/reidcore`` (the core's cache folder)."""
+    return verify.cache_root()
 
 
 def stat_key(paths: Iterable[Path]) -> list[list]:
