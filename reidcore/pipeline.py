@@ -115,6 +115,7 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
     from reidcore.registry import registry
 
     registry("dataset").entry(cfg.dataset)  # an unknown name fails before the folder is made
+    experiment.setup_logging(None).setLevel(logging.INFO if distributed.is_main() else logging.WARNING)
     with distributed.main_first():  # a reader may write a cache folder on first use
         split = load_dataset(cfg.dataset, cfg.data)  # bad images / no valid query: fail now,
         verify_split(split, cfg.excluder if evaluate_after else None)  # before the folder
