@@ -205,3 +205,35 @@ def test_video_split_skips_the_frame_level_query_check(tmp_path):
     with pytest.raises(EvaluationError):
         verify.verify_split(Split("i", [Sample(str(img), 1, 0)], [Sample(str(img), 1, 0)],
                                   [Sample(str(img), 1, 0)]), "market1501")
+
+
+def test_load_summary_counts_skipped_file_names(tmp_path, caplog):
+    pytest.importorskip("reid_datasets")
+    import logging
+    import os
+    import time
+
+    from reid_datasets.market1501 import read_market1501
+
+    from reidcore.testing import write_tiny_market
+
+    data = write_tiny_market(tmp_path / "market")
+    (data / "query" / "Thumbs.db").write_bytes(b"x")
+    (data / "bounding_box_train" / "notes.txt").write_text("x")
+    old = time.time() - 10  # older than the index's racy window, so the index is reused
+    for sub in ("query", "bounding_box_train", "bounding_box_test"):
+        os.utime(data / sub, (old, old))
+    for cached_run in (False, True):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="reidcore"):
+            read_market1501(data)
+        line = next(r.getMessage() for r in caplog.records if "skipped" in r.getMessage())
+        assert "skipped 2 files not named like the dataset's images" in line
+        assert "notes.txt" in line and "Thumbs.db" in line
+        assert ("index cached in" in line) == cached_run
+    (data / "query" / "Thumbs.db").unlink()
+    (data / "bounding_box_train" / "notes.txt").unlink()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="reidcore"):
+        read_market1501(data, cache=False)
+    assert "market1501: train" in caplog.text and "skipped" not in caplog.text
