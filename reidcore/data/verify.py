@@ -80,6 +80,10 @@ def check_image(path: str | os.PathLike) -> str | None:
     return None
 
 
+def _check_all(paths: Sequence[str]) -> list[str | None]:
+    return [check_image(p) for p in paths]
+
+
 def _stat_key(path: str) -> list[int] | None:
     try:
         st = os.stat(path)
@@ -128,11 +132,12 @@ def find_bad_images(paths: Iterable[str], *, cache: bool = True,
     todo = [p for p in unique if keys[p] is None or known.get(p) != keys[p]]
     started = time.monotonic()
     workers = workers or min(8, os.cpu_count() or 1)
-    if len(todo) > 64 and workers > 1:
+    if len(todo) > 64 and workers > 1:  # Pillow releases the GIL while it reads and decodes
+        chunks = [todo[i:i + 256] for i in range(0, len(todo), 256)]
         with ThreadPoolExecutor(workers) as pool:
-            reasons = list(pool.map(check_image, todo, chunksize=64))
+            reasons = [r for chunk in pool.map(_check_all, chunks) for r in chunk]
     else:
-        reasons = [check_image(p) for p in todo]
+        reasons = _check_all(todo)
     bad = {p: r for p, r in zip(todo, reasons, strict=True) if r is not None}
     if todo:
         log.info("checked %d images in %.1f s (%d cached as readable)", len(todo),
