@@ -191,6 +191,7 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
         if key not in splits:
             with distributed.main_first():
                 splits[key] = load_dataset(st_cfg.dataset, st_cfg.data)
+                verify_split(splits[key], None, parts=("train",))  # a stage only trains on it
         st_split = splits[key]
         log.info("stage %d/%d %r: recipe %s on %s, %d iterations", i + 1, len(stages), stage.name,
                  stage.recipe, st_cfg.dataset, st_cfg.iterations)

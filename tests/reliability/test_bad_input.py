@@ -237,3 +237,39 @@ def test_load_summary_counts_skipped_file_names(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="reidcore"):
         read_market1501(data, cache=False)
     assert "market1501: train" in caplog.text and "skipped" not in caplog.text
+
+
+def test_stage_dataset_is_checked_before_the_stage_trains(plugin, tmp_path, capsys):
+    """A staged recipe whose first stage trains on another data folder (as PSE's view
+    predictor can train on RAP): that folder's images are checked before the stage trains."""
+    import types
+
+    import attrs
+
+    from reidcore.hookspecs import hookimpl
+    from reidcore.recipe import Stage
+    from reidcore.testing import registered_plugin
+
+    data = plugin.write_tiny_dataset(tmp_path / "data")
+    other = plugin.write_tiny_dataset(tmp_path / "other", seed=1)
+    bad = sorted((other / "bounding_box_train").glob("*.jpg"))[0]
+    _truncate(bad)
+
+    class OtherFirst(plugin.TinyRecipe):
+        name = "tiny-other-first"
+
+        def stages(self, cfg):
+            first = attrs.evolve(cfg, data=str(other), iterations=2)
+            return [Stage("1-other", "tiny", first), Stage("2-main", "tiny", cfg)]
+
+    @hookimpl
+    def reid_recipes():
+        return {"tiny-other-first": OtherFirst}
+
+    exp = tmp_path / "exp"
+    with registered_plugin(types.SimpleNamespace(reid_recipes=reid_recipes), "other-first"):
+        code = main(["run", "tiny-other-first", "--dataset", "tiny", "--data", str(data),
+                     "--experiment", str(exp), *TINY])
+    assert code == 2
+    assert f"cannot decode image {bad}" in capsys.readouterr().err
+    assert not (exp / "stages" / "1-other" / "checkpoints").exists()
