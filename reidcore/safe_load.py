@@ -6,7 +6,8 @@ read. Every file reidcore reads with torch (checkpoints, ``--init-checkpoint``,
 ``--pretrained PATH``, SAN models) goes through :func:`safe_torch_load`, which uses
 PyTorch's restricted unpickler (``weights_only=True``): tensors, ``torch.Size``, dtypes,
 ``dict``/``OrderedDict``/``list``/``tuple``/``set``, ``str``, ``bytes``, numbers, ``None``,
-plus NumPy arrays and scalars of numeric and boolean dtypes (RNG states), nothing else.
+plus NumPy arrays and scalars of numeric and boolean dtypes (RNG states; with torch >= 2.5),
+nothing else.
 
 A file holding anything else raises :class:`UnsafeFileError` naming the file and the
 refused Python global; nothing from it is executed. A file that is not a readable torch
@@ -15,6 +16,7 @@ file (truncated, corrupt, empty) raises :class:`UnreadableFileError` naming the 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -47,7 +49,8 @@ def _numpy_globals() -> list:
     core = getattr(np, "_core", None) or np.core
     names = ("Bool", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
              "Float16", "Float32", "Float64", "LongDouble", "Complex64", "Complex128")
-    dtypes = [getattr(np.dtypes, f"{n}DType") for n in names if hasattr(np.dtypes, f"{n}DType")]
+    classes = getattr(np, "dtypes", None)  # NumPy >= 1.25 pickles dtypes by their class
+    dtypes = [getattr(classes, f"{n}DType") for n in names if hasattr(classes, f"{n}DType")]
     return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype, *dtypes]
 
 
@@ -76,8 +79,9 @@ def safe_torch_load(path: str | os.PathLike, *, what: str = "file",
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
+    allow = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
     try:
-        with torch.serialization.safe_globals(_numpy_globals()):
+        with allow(_numpy_globals()) if allow else contextlib.nullcontext():
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         found = _GLOBAL.search(str(exc))

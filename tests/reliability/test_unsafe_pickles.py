@@ -204,3 +204,17 @@ def test_pretrained_path_refuses_on_the_command_line(trained, tmp_path, capsys):
     assert code == 2
     assert str(path) in capsys.readouterr().err
     assert not marker.exists()
+
+
+def test_every_torch_load_in_the_sources_goes_through_safe_load():
+    """A new ``torch.load`` call (or ``weights_only=False``) would reopen the hole."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    call = re.compile(r"(?<![`\w.])torch\.load\(|weights_only\s*=\s*False")
+    files = [*root.glob("reidcore/**/*.py"), *root.glob("plugins/*/reid_*/**/*.py")]
+    assert len(files) > 20
+    offenders = [f"{py.relative_to(root)}:{i}" for py in files if py.name != "safe_load.py"
+                 for i, line in enumerate(py.read_text(encoding="utf-8").splitlines(), 1)
+                 if call.search(line)]
+    assert offenders == [], "use reidcore.safe_load.safe_torch_load instead"
