@@ -125,6 +125,8 @@ def load_latest(exp_dir: Path, map_location: str | torch.device = "cpu") -> dict
             state = load_checkpoint_file(path, map_location)
         except UnsafeFileError:
             raise
+        except FileNotFoundError:  # renamed aside by another rank, or pruned meanwhile
+            continue
         except UnreadableFileError as exc:
             bad.append((path, exc))
             continue
@@ -133,6 +135,8 @@ def load_latest(exp_dir: Path, map_location: str | torch.device = "cpu") -> dict
             log.warning("%s; renamed it to %s and resumed from the intact %s", exc,
                         aside.name if aside else "(left in place)", path)
         return state
+    if not bad:  # every file vanished while we read
+        return None
     if len(bad) == 1:
         raise ExperimentError(str(bad[0][1]))
     raise ExperimentError("no checkpoint of the experiment can be read: "

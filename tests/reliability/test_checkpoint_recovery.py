@@ -187,3 +187,13 @@ def test_resume_after_truncated_newest_checkpoint(plugin, tmp_path, capsys):
     assert str(newest) in log and "resumed from iteration 2" in log
     assert newest.with_name(newest.name + ".corrupt").exists()
     assert (exp / "report.json").exists()
+
+
+def test_checkpoint_vanishing_while_listed_is_skipped(tmp_path, monkeypatch):
+    """Another DDP rank may rename a corrupt newest checkpoint aside while this one lists."""
+    for it in (10, 20):
+        checkpoint.save_checkpoint(tmp_path, it, _state(it))
+    listed = checkpoint.list_checkpoints(tmp_path)
+    checkpoint.checkpoint_path(tmp_path, 20).unlink()
+    monkeypatch.setattr(checkpoint, "list_checkpoints", lambda exp_dir: listed)
+    assert checkpoint.load_latest(tmp_path)["iteration"] == 10
