@@ -154,13 +154,12 @@ def find_bad_images(paths: Iterable[str], *, cache: bool = True,
     return {p: bad[p] for p in unique if p in bad}
 
 
-def _bad_images_message(split: Split, bad: dict[str, str]) -> str:
+def _bad_images_message(split: Split, bad: dict[str, str], total: int) -> str:
     per_part = []
     for part in _PARTS:
         n = sum(1 for s in getattr(split, part) if s.path in bad)
         if n:
             per_part.append(f"{part} {n}")
-    total = len({s.path for part in _PARTS for s in getattr(split, part)})
     listed = list(bad.values())[:MAX_LISTED]
     head = (f"{len(bad)} of {total} images of dataset {split.name!r} cannot be read "
             f"({', '.join(per_part)})")
@@ -206,4 +205,4 @@ def verify_split(split: Split, excluder: str | None = None, *, images: bool = Tr
         paths = [s.path for part in parts for s in getattr(split, part)]
         bad = find_bad_images(paths, cache=cache)
         if bad:
-            raise DatasetError(_bad_images_message(split, bad))
+            raise DatasetError(_bad_images_message(split, bad, len(set(paths))))
