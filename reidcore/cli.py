@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import os
 import sys
 
 from reidcore import __version__
 from reidcore.errors import ReidError
 from reidcore.interrupts import Interrupted
+
+#: errno values of OSErrors the user must fix on their side, reported in one line.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT})
 
 VERBS = {
     "plugins": "list installed plugins, their distributions and what they register",
@@ -187,3 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"reidcore: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, read-only, no permission: one line naming the path
+        if exc.errno not in DISK_ERRNOS or os.environ.get("REIDCORE_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""  # AtomicWriteError: in strerror
+        print(f"reidcore: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1

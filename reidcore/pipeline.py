@@ -27,6 +27,7 @@ import attrs
 
 from reidcore import __version__, experiment
 from reidcore.data.records import Split
+from reidcore.data.verify import verify_split
 from reidcore.interrupts import Interrupted, interruptible
 from reidcore.recipe import Recipe, TrainConfig, check_registered
 from reidcore.registry import get_recipe, load_dataset
@@ -148,6 +149,7 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
              recipe_name, exp_dir)
     with distributed.main_first():  # a reader may write a cache folder on first use
         split = load_dataset(cfg.dataset, cfg.data, **cfg.dataset_options)  # readers log their one-line summary
+        verify_split(split, cfg.excluder if evaluate_after else None)  # bad images, no valid query
     device = distributed.setup(cfg.device)
     stages = recipe.stages(cfg)
     first = _build_first(recipe, cfg, stages, split, exp_dir if resume else None)
@@ -288,6 +290,7 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
             with distributed.main_first():
                 options = st_cfg.dataset_options if st_cfg.dataset == cfg.dataset else {}
                 splits[key] = load_dataset(st_cfg.dataset, st_cfg.data, **options)
+                verify_split(splits[key], None, parts=("train",))  # a stage only trains on it
         st_split = splits[key]
         log.info("stage %d/%d %r: recipe %s on %s, %d iterations", i + 1, len(stages), stage.name,
                  stage.recipe, st_cfg.dataset, st_cfg.iterations)

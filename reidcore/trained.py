@@ -90,19 +90,18 @@ class Trained:
 
 
 def load_checkpoint_file(path: Path) -> dict[str, Any]:
-    """A checkpoint file's state, loaded with ``weights_only=True`` (no code runs).
+    """A checkpoint file's state, loaded with ``weights_only=True`` (no code runs;
+    :func:`reidcore.engine.checkpoint.load_checkpoint_file`).
 
     Raises:
-        ExperimentError: unreadable, or holding objects other than tensors and plain values.
+        UnsafeFileError: the file holds objects other than tensors and plain values (named).
+        UnreadableFileError: truncated or corrupt (named).
+        ExperimentError: not a checkpoint dict, or it holds no 'model' state.
     """
-    import torch
+    from reidcore.engine import checkpoint
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds
-        raise ExperimentError(f"cannot read checkpoint {path}: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
-    if not isinstance(state, dict) or "model" not in state:
+    state = checkpoint.load_checkpoint_file(Path(path))
+    if "model" not in state:
         raise ExperimentError(f"checkpoint {path} holds no 'model' state")
     return state
 
@@ -200,13 +199,13 @@ def check_loadable(model: torch.nn.Module, train_dir: Path) -> None:
     """
     from reidcore.engine import checkpoint
 
-    found = checkpoint.list_checkpoints(train_dir)
-    if not found:
+    state = checkpoint.load_latest(train_dir)  # a truncated newest one: the intact older one
+    if state is None:
         return
-    state = load_checkpoint_file(found[-1][1])
+    where = checkpoint.list_checkpoints(train_dir)[-1][1]
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
         raise ExperimentError(
-            f"--resume: the changed flags give a model that does not fit {found[-1][1]}: "
+            f"--resume: the changed flags give a model that does not fit {where}: "
             f"{str(exc).splitlines()[0]}; nothing was changed in {train_dir}") from exc

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from reidcore.errors import WeightsError
+from reidcore.safe_load import UnreadableFileError, UnsafeFileError, safe_torch_load
 
 NONE_VALUES = ("none", "")
 IMAGENET = "imagenet"
@@ -53,7 +54,9 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
     Raises:
         WeightsError: the file does not exist, cannot be read by
-            ``torch.load(weights_only=True)``, or holds no mapping of tensors.
+            ``torch.load(weights_only=True)`` (truncated, corrupt, or holding Python
+            objects whose unpickling could run code: refused, nothing runs), or holds no
+            mapping of tensors.
     """
     file = Path(path).expanduser()
     if not file.is_file():
@@ -62,12 +65,9 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             "(pass --pretrained imagenet, none, or the path of a state dict .pth file)"
         )
     try:
-        obj = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is the file's fault
-        raise WeightsError(
-            f"cannot read pretrained weights file {str(file)!r} with "
-            f"torch.load(weights_only=True): {type(exc).__name__}: {exc}"
-        ) from exc
+        obj = safe_torch_load(file, what="pretrained weights file")
+    except (UnsafeFileError, UnreadableFileError) as exc:  # the message names the file
+        raise WeightsError(str(exc)) from None
     for _ in range(3):  # nested wrappers such as {"model": {"state_dict": ...}}
         if isinstance(obj, Mapping) and not _is_tensor_mapping(obj):
             inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)

@@ -89,10 +89,9 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             raise FileNotFoundError(f"--init-checkpoint {path}: the folder has no checkpoint "
                                     f"(expected {path / checkpoint.CHECKPOINT_DIR}/*.pt)")
     elif path.is_file():
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"--init-checkpoint {path} is not a readable PyTorch checkpoint: {exc}") from exc
+        from reidcore.safe_load import safe_torch_load  # weights_only=True; errors name the file
+
+        state = safe_torch_load(path, what="--init-checkpoint")
     else:
         raise FileNotFoundError(f"--init-checkpoint {path} does not exist")
     if isinstance(state, dict) and isinstance(state.get("model"), dict):

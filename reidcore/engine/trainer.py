@@ -177,6 +177,8 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     device = distributed.setup(cfg.device)  # under torchrun: the process group, cuda:LOCAL_RANK
     dist_on = distributed.is_distributed()
     world, main = distributed.world_size(), distributed.is_main()
+    if main:  # temp files of writes killed in an earlier run (e.g. SIGKILL mid-checkpoint)
+        checkpoint.cleanup_experiment(exp_dir)
     torch.manual_seed(cfg.seed)
     if model is None:
         model = recipe.build_model(cfg, split.num_train_pids)

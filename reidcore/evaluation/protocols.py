@@ -18,11 +18,12 @@ from typing import Protocol
 
 import numpy as np
 
-from reidcore.errors import UnknownNameError
+from reidcore.errors import EvaluationError, UnknownNameError
 
 __all__ = [
     "EXCLUDERS",
     "Excluder",
+    "check_queries",
     "exclude_cuhk03",
     "exclude_diagonal",
     "exclude_market1501",
@@ -141,3 +142,76 @@ def get_excluder(name: str) -> Excluder:
     if name in reg:
         return reg.get(name)
     raise UnknownNameError("excluder", name, sorted(set(EXCLUDERS) | set(reg.names())))
+
+
+def _valid_queries(q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray,
+                   g_camids: np.ndarray, name: str) -> np.ndarray:
+    """``(n_q,)`` bool: the query has at least one gallery match left after exclusion."""
+    n_q, n_g = len(q_pids), len(g_pids)
+    if name in ("market1501", "cuhk03"):  # a match of another camera, not junk
+        cams: dict[int, set[int]] = {}
+        for pid, cam in zip(g_pids.tolist(), g_camids.tolist(), strict=True):
+            cams.setdefault(pid, set()).add(cam)
+        return np.array([pid != -1 and bool(cams.get(pid, set()) - {cam})
+                         for pid, cam in zip(q_pids.tolist(), q_camids.tolist(), strict=True)],
+                        dtype=bool)
+    if name == "none":
+        return np.isin(q_pids, g_pids)
+    if name == "diagonal":
+        if n_q != n_g:
+            raise ValueError(f"the diagonal excluder needs the query set to be the gallery set, "
+                             f"but there are {n_q} queries and {n_g} gallery items")
+        uniq, counts = np.unique(g_pids, return_counts=True)
+        n_same = np.zeros(n_q, dtype=np.int64)
+        known = np.isin(q_pids, uniq)
+        n_same[known] = counts[np.searchsorted(uniq, q_pids[known])]
+        return n_same - (q_pids == g_pids) > 0
+    exclude = get_excluder(name)
+    valid = np.zeros(n_q, dtype=bool)
+    for i in range(n_q):
+        same = g_pids == q_pids[i]
+        if same.any():
+            mask = np.asarray(exclude(q_pids[i], q_camids[i], g_pids, g_camids, i), dtype=bool)
+            valid[i] = bool((same & ~mask).any())
+    return valid
+
+
+def check_queries(q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray,
+                  g_camids: np.ndarray, excluder: str = "market1501", *,
+                  where: str = "the dataset") -> int:
+    """Check, from ids alone and before anything is trained, that ``excluder`` leaves some
+    query a gallery match: the condition :func:`reidcore.evaluation.evaluate` needs.
+
+    Args:
+        q_pids, q_camids: ``(n_q,)`` integer arrays of the query set.
+        g_pids, g_camids: ``(n_g,)`` integer arrays of the gallery.
+        excluder: a protocol name (:data:`EXCLUDERS` or a plugin's).
+        where: what the ids come from, for messages (e.g. ``"dataset 'market1501'"``).
+
+    Returns:
+        The number of valid queries (at least 1).
+
+    Raises:
+        EvaluationError: the query set or gallery is empty, or no query keeps a match
+            (e.g. a single-camera dataset under ``market1501``); the message says why, as
+            the evaluator's does.
+        ValueError: ``diagonal`` with query and gallery sets of different sizes.
+        UnknownNameError: unknown ``excluder``.
+    """
+    from reidcore.evaluation.metrics import _no_valid_query_message
+
+    q_pids, q_camids = np.asarray(q_pids, dtype=np.int64), np.asarray(q_camids, dtype=np.int64)
+    g_pids, g_camids = np.asarray(g_pids, dtype=np.int64), np.asarray(g_camids, dtype=np.int64)
+    if excluder not in EXCLUDERS:
+        get_excluder(excluder)  # UnknownNameError listing the known ones
+    if len(q_pids) == 0:
+        raise EvaluationError(f"No valid query: the query set of {where} is empty.")
+    if len(g_pids) == 0:
+        raise EvaluationError(f"No valid query: the gallery of {where} is empty.")
+    valid = _valid_queries(q_pids, q_camids, g_pids, g_camids, excluder)
+    n_valid = int(valid.sum())
+    if n_valid == 0:
+        n_with_match = int(np.isin(q_pids, g_pids).sum())
+        raise EvaluationError(f"{where}: " + _no_valid_query_message(excluder, len(q_pids),
+                                                                     n_with_match))
+    return n_valid

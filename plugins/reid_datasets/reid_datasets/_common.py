@@ -3,6 +3,7 @@ and the parsed-index cache (:func:`cached_split`)."""
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from reidcore.atomic import atomic_write_json
-from reidcore.data import Sample, Split
+from reidcore.data import Sample, Split, verify
 from reidcore.errors import DatasetError
 
 #: Image file extensions the readers index (compared case-insensitively).
@@ -102,9 +103,11 @@ def identity_map(identities: Iterable[str]) -> dict[str, int]:
 
 # ------------------------------------------------------------------ parsed-index cache
 
-#: Environment variable naming the cache folder (shared with the synthetic dataset).
-CACHE_ENV = "REIDCORE_CACHE"
-#: Bump when the stored index format or a reader's parsing changes.
+#: Environment variable naming the cache folder (shared with the synthetic dataset and the
+#: core's image checks, :mod:`reidcore.data.verify`).
+CACHE_ENV = verify.CACHE_ENV
+#: Bump when the stored index format or a reader's parsing changes. (An index without the
+#: ``skipped`` record, written before skipped files were counted, is rebuilt: a KeyError.)
 INDEX_VERSION = 2
 #: A key path modified less than this long before the index was written may have changed
 #: within the file system's timestamp granularity: such an index is not trusted (as git does).
@@ -113,10 +116,43 @@ RACY_NS = 2_000_000_000
 log = logging.getLogger("reidcore")
 
 
+_SKIPPED: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("skipped", default=None)
+#: How many skipped file names the load summary shows.
+SKIPPED_SHOWN = 3
+
+
+def note_skipped(paths: Iterable[str | os.PathLike]) -> None:
+    """Record files a reader ignored (names not of the dataset's pattern, e.g. ``Thumbs.db``).
+
+    Within :func:`cached_split`'s ``build`` the files are counted in the load summary (and
+    stored with the cached index); elsewhere this does nothing.
+    """
+    found = _SKIPPED.get()
+    if found is not None:
+        found.extend(str(p) for p in paths)
+
+
+def _with_skipped(summary: str, skipped: dict) -> str:
+    n = skipped.get("count", 0)
+    if not n:
+        return summary
+    names = ", ".join(Path(p).name for p in skipped.get("examples", []))
+    return f"{summary} | skipped {n} file{'s' if n > 1 else ''} not named like the dataset's images (e.g. {names})"
+
+
+def _build_counting_skipped(build: Callable[[], Split]) -> tuple[Split, dict]:
+    token = _SKIPPED.set([])
+    try:
+        split = build()
+        found = _SKIPPED.get() or []
+    finally:
+        _SKIPPED.reset(token)
+    return split, {"count": len(found), "examples": found[:SKIPPED_SHOWN]}
+
+
 def cache_root() -> Path:
-    """``$REIDCORE_CACHE`` if set, else ``~/.cache/reidcore``."""
-    env = os.environ.get(CACHE_ENV, "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "reidcore"
+    """``$REIDCORE_CACHE`` if set, else ``~/.cache/reidcore`` (the core's cache folder)."""
+    return verify.cache_root()
 
 
 def stat_key(paths: Iterable[Path]) -> list[list]:
@@ -183,7 +219,7 @@ def cached_split(
     otherwise ``build()`` runs and its result is written atomically (temp file +
     rename). An unreadable, corrupt or unwritable cache is ignored (never an error).
     Sample ``extras`` must be JSON-serialisable (ints, strings). Logs the split's
-    one-line summary.
+    one-line summary, with the number of files the reader skipped (:func:`note_skipped`).
 
     Args:
         dataset: the reader's name (also the index file prefix).
@@ -196,8 +232,8 @@ def cached_split(
     """
     options = options or {}
     if not cache:
-        split = build()
-        log.info("%s", split.summary())
+        split, skipped = _build_counting_skipped(build)
+        log.info("%s", _with_skipped(split.summary(), skipped))
         return split
     file = _index_file(dataset, root, options)
     prefix = str(root) + os.sep
@@ -212,11 +248,12 @@ def cached_split(
         ):
             parts = (_decode(stored[p], prefix) for p in PART_NAMES)
             split = Split(stored["name"], *parts)
-            log.info("%s (index cached in %s)", split.summary(), file)
+            log.info("%s (index cached in %s)", _with_skipped(split.summary(), stored["skipped"]),
+                     file)
             return split
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         pass
-    split = build()
+    split, skipped = _build_counting_skipped(build)
     record = {
         "version": INDEX_VERSION,
         "dataset": dataset,
@@ -225,13 +262,14 @@ def cached_split(
         "key": key,
         "written_ns": time.time_ns(),
         "name": split.name,
+        "skipped": skipped,
         **{p: _encode(getattr(split, p), prefix) for p in PART_NAMES},
     }
     try:
         atomic_write_json(file, record, indent=None)
     except (OSError, TypeError, ValueError) as exc:
         log.debug("not caching the %s index in %s: %s", dataset, file, exc)
-    log.info("%s", split.summary())
+    log.info("%s", _with_skipped(split.summary(), skipped))
     return split
 
 

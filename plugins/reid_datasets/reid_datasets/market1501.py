@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reid_datasets._common import cached_split, parse_market_name, require_root
+from reid_datasets._common import cached_split, note_skipped, parse_market_name, require_root
 from reidcore.data import Sample, Split
 from reidcore.errors import DatasetError
 
@@ -102,15 +102,17 @@ def read_market_folder(
     """
     if not folder.is_dir():
         raise DatasetError(f"Missing folder {folder}. Expected layout: {layout}")
-    samples = []
+    samples, skipped = [], []
     for name in sorted(os.listdir(folder)):
         parsed = parse(name)
         if parsed is None:
+            skipped.append(folder / name)
             continue
         pid, camid = parsed
         if drop_junk and pid <= 0:
             continue
         samples.append(Sample(str(folder / name), pid, camid))
+    note_skipped(skipped)  # counted in the load summary
     if not samples:
         raise DatasetError(
             f"Folder {folder} holds no image named like {example}"
