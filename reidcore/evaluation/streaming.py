@@ -23,7 +23,8 @@ import numpy as np
 from reidcore.evaluation.metrics import EvalResult, RankProblem
 from reidcore.evaluation.protocols import Excluder
 
-__all__ = ["DistanceRows", "evaluate_from_embeddings", "evaluate_rows", "supports_streaming"]
+__all__ = ["DistanceRows", "embedding_rows", "evaluate_from_embeddings", "evaluate_rows",
+           "supports_streaming"]
 
 
 @attrs.frozen

@@ -276,3 +276,28 @@ def test_evaluate_cli_with_ecn(tmp_path, capsys):
         report = json.loads(out.read_text())
         assert report["reranked"]["reranker"] == name
         assert 0.5 <= report["reranked"]["mAP"] <= 1.0
+
+
+# ---------------------------------------------------------------------------- streaming
+
+
+def test_streamed_evaluation_and_shared_neighbours_equal_the_matrix():
+    from reidcore.evaluation import evaluate, evaluate_from_embeddings, search_neighbours
+    from reidcore.evaluation.rerank_kreciprocal import k_reciprocal_rerank
+
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(12, 8))
+    q_pids, g_pids = rng.integers(0, 12, 40), rng.integers(0, 12, 150)
+    q = (centres[q_pids] + 0.8 * rng.normal(size=(40, 8))).astype(np.float32)
+    g = (centres[g_pids] + 0.8 * rng.normal(size=(150, 8))).astype(np.float32)
+    q_cams, g_cams = rng.integers(0, 2, 40), rng.integers(0, 2, 150)
+    # one neighbour search serves both re-rankers
+    nb = search_neighbours(q, g, metric="euclidean", k=26)
+    for fn in (ecn_rerank, ecn_orig_rerank, k_reciprocal_rerank):
+        whole = fn(q, g)
+        np.testing.assert_allclose(fn(q, g, neighbours=nb), whole, rtol=1e-6, atol=1e-6)
+        expected = evaluate(whole, q_pids, g_pids, q_cams, g_cams)
+        got = evaluate_from_embeddings(q, g, q_pids, g_pids, q_cams, g_cams, block_size=9,
+                                       reranker=fn, rerank_options={"neighbours": nb})
+        assert got.mAP == pytest.approx(expected.mAP, abs=1e-9)
+        np.testing.assert_allclose(got.cmc, expected.cmc, atol=1e-12)
