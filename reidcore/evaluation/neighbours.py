@@ -103,16 +103,20 @@ class DistanceBlocks:
 
 
 @numba.njit(parallel=True, cache=True)
-def _smallest_rows(d, vals, idx):
+def _smallest_rows(d, vals, idx, rowmax):
     """The ``m = vals.shape[1]`` smallest entries of each row of ``d`` by (value, index),
     in that order, by insertion into a sorted list while scanning the row (an entry
-    equal to the list's last comes later, so it is not better)."""
+    equal to the list's last comes later, so it is not better); ``rowmax``: each row's
+    maximum, from the same scan."""
     rows, n = d.shape
     m = vals.shape[1]
     for r in numba.prange(rows):
         cnt = 0
+        mx = d[r, 0]
         for j in range(n):
             v = d[r, j]
+            if v > mx:
+                mx = v
             if cnt < m:
                 pos = cnt
                 cnt += 1
@@ -126,32 +130,38 @@ def _smallest_rows(d, vals, idx):
                 pos -= 1
             vals[r, pos] = v
             idx[r, pos] = j
+        rowmax[r] = mx
 
 
-def _topk_smallest(d, m: int) -> tuple[np.ndarray, np.ndarray]:
+def _topk_smallest(d, m: int, rowmax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(values float32, indices int64)`` numpy ``(rows, m)`` of the ``m`` smallest
     entries of each row of the torch tensor ``d`` (a numba scan on the CPU, sorted by
-    (value, index); ``torch.topk`` elsewhere, in no particular order)."""
+    (value, index); ``torch.topk`` elsewhere, in no particular order); each row's
+    maximum goes into ``rowmax``."""
     import torch
 
     if d.device.type == "cpu":
         vals = np.empty((d.shape[0], m), np.float32)
         idx = np.empty((d.shape[0], m), np.int64)
-        _smallest_rows(np.ascontiguousarray(d.numpy()), vals, idx)
+        _smallest_rows(np.ascontiguousarray(d.numpy()), vals, idx, rowmax)
         return vals, idx
+    rowmax[:] = d.max(dim=1).values.cpu().numpy()
     vals, idx = torch.topk(d, m, dim=1, largest=False, sorted=False)
     return vals.cpu().numpy(), idx.cpu().numpy().astype(np.int64)
 
 
-def nearest(d, k: int, transform=None, margin: int = 8) -> np.ndarray:
+def nearest(d, k: int, transform=None, margin: int = 8, rowmax=None) -> np.ndarray:
     """``(rows, k)`` int64 indices of the ``k`` smallest entries of each row of the torch
     tensor ``d`` in (value, index) order, as a stable argsort of ``transform(d)`` (a
     non-decreasing numpy ufunc such as ``np.sqrt``, applied to the finite entries only;
     ``None``: the identity). ``k + margin`` candidates are picked and re-sorted by
     (transformed value, index); a row whose tie run reaches past the candidates is
-    sorted in full."""
+    sorted in full. ``rowmax`` (optional, ``(rows,)`` float array): receives each row's
+    maximum (untransformed)."""
     n = d.shape[1]
     m = min(k + margin, n)
+    if rowmax is None:
+        rowmax = np.empty(d.shape[0], np.float32)
 
     def values(v: np.ndarray) -> np.ndarray:
         if transform is not None:
@@ -159,7 +169,7 @@ def nearest(d, k: int, transform=None, margin: int = 8) -> np.ndarray:
             v[fin] = transform(v[fin])
         return v
 
-    vals, idx = _topk_smallest(d, m)
+    vals, idx = _topk_smallest(d, m, rowmax)
     vals = values(vals)
     order = np.lexsort((idx, vals), axis=-1)
     vals = np.take_along_axis(vals, order, axis=1)
@@ -260,8 +270,9 @@ def search_neighbours(query: Any, gallery: Any, *, metric: str = "euclidean", k:
         for s in range(0, n, chunk_size):
             e = min(s + chunk_size, n)
             d = blocks(blocks.part(slice(s, e)), everything, ranked=True)
-            rowmax[s:e] = d.max(dim=1).values.double().cpu().numpy()
-            index[s:e] = nearest(d, k, blocks.transform)
+            mx = np.empty(e - s, np.float32)
+            index[s:e] = nearest(d, k, blocks.transform, rowmax=mx)
+            rowmax[s:e] = mx
     if blocks.transform is not None:
         rowmax = blocks.transform(rowmax)
     return Neighbours(index=index, rowmax=rowmax, metric=metric, n_query=len(query))

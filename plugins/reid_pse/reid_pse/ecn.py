@@ -121,7 +121,7 @@ def _merge(out: np.ndarray, blocks: DistanceBlocks, n_q: int, p0: int, p1: int) 
     if zero.any():
         with torch.no_grad():
             d = blocks(blocks.part(slice(p0, p1)), blocks.part(slice(n_q, blocks.n)))
-            out[zero] = d.cpu().numpy()[zero]
+            np.copyto(out, d.cpu().numpy(), where=zero)
 
 
 def _result(rows, n_q: int, n_g: int, streaming: bool, block_rows: int):
@@ -386,7 +386,8 @@ def _zero_self(d, row_images: np.ndarray, start: int, stop: int) -> None:
 
 def ecn_orig_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str = "euclidean",
                     t: int = 3, q: int = 8, version: str = "2020", chunk_size: int = 1024,
-                    device: str | None = None, block_queries: int = 256, neighbours=None,
+                    device: str | None = None, block_queries: int | None = None,
+                    neighbours=None,
                     streaming: bool = False):
     """ECN re-ranking on the original pairwise distance (the authors' ``origdist``),
     sparse, from embeddings (Sec. 3.2; definitions and versions in the module docstring).
@@ -403,7 +404,8 @@ def ecn_orig_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str = "eu
         chunk_size: rows of the neighbour search's distance block, and gallery columns of
             the ``d(R, gallery)`` blocks.
         device: torch device for the distance blocks (``None``: CPU).
-        block_queries: queries per block (memory ``block_queries * N`` floats).
+        block_queries: queries per block (memory ``block_queries * N`` floats; ``None``:
+            as many as fit in 256 MiB, at least 64).
         neighbours: a :class:`~reidcore.evaluation.neighbours.Neighbours` of the same
             embeddings and metric with at least ``max(t, q) + 1`` neighbours.
         streaming: return :class:`~reidcore.evaluation.streaming.DistanceRows` instead.
@@ -422,11 +424,13 @@ def ecn_orig_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str = "eu
 
     _check_version(version)
     _check_params(len(query), len(gallery), t=t, q=q)
-    if block_queries < 1:
+    if block_queries is not None and block_queries < 1:
         raise ValueError(f"block_queries must be at least 1, got {block_queries}")
     x, n_q, nbr, blocks = _rank_lists(query, gallery, metric, max(t, q) + 1, chunk_size,
                                       device, neighbours)
     n = len(x)
+    if block_queries is None:  # fewer blocks: fewer recomputed d(R, gallery) rows
+        block_queries = max(64, (256 << 20) // (4 * n))
     n_g = n - n_q
     expanded = _expanded(nbr, t, q)
     g_csr = _count_csr(expanded[n_q:])
@@ -454,8 +458,7 @@ def ecn_orig_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str = "eu
                 _gather_sums(d.cpu().numpy(), *c_csr, out[:, s:e].T, 16, True)
         out *= inv
         if version == "2020":
-            zero = out == 0
-            out[zero] = d_pg[zero]
+            np.copyto(out, d_pg, where=out == 0)
         return out
 
     return _result(block_rows, n_q, n_g, streaming, block_queries)
