@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
 def exact_search(query: np.ndarray, gallery: np.ndarray, k: int, metric: str = "euclidean",
                  block_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k``: ``(indices (n_q, k) int64, distances (n_q, k) float32)`` by
-    ascending distance, ties by lower gallery index.
+    ascending distance, ties by lower gallery index (the metrics of
+    :func:`~reidcore.evaluation.pairwise_distances`; memory ``block_size * n_g`` floats).
 
     Raises:
         ValueError: unknown metric, shapes that disagree, ``k`` outside ``[1, n_g]`` or
@@ -78,25 +79,28 @@ def exact_search(query: np.ndarray, gallery: np.ndarray, k: int, metric: str = "
     import torch
 
     from reidcore.evaluation.distances import METRICS
-    from reidcore.evaluation.neighbours import nearest
+    from reidcore.evaluation.neighbours import DistanceBlocks, nearest
 
     if metric not in METRICS:
         raise ValueError(f"Unknown metric {metric!r}; known metrics: {', '.join(METRICS)}")
-    q = torch.from_numpy(np.ascontiguousarray(query, dtype=np.float32))
-    g = torch.from_numpy(np.ascontiguousarray(gallery, dtype=np.float32))
+    q = np.ascontiguousarray(query, dtype=np.float32)
+    g = np.ascontiguousarray(gallery, dtype=np.float32)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
         raise ValueError(f"query and gallery must be (n, D) with the same D, got "
-                         f"{tuple(q.shape)} and {tuple(g.shape)}")
+                         f"{q.shape} and {g.shape}")
     if not 1 <= k <= g.shape[0]:
         raise ValueError(f"top-k must be in [1, {g.shape[0]}] (the gallery size), got {k}")
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, got {block_size}")
+    # gallery norms (or unit vectors) once, one reused distance buffer
+    gb, qb = DistanceBlocks(g, metric), DistanceBlocks(q, metric)
+    everything = gb.part(slice(0, g.shape[0]))
     idx = np.empty((q.shape[0], k), np.int64)
     dist = np.empty((q.shape[0], k), np.float32)
     with torch.no_grad():
         for s in range(0, q.shape[0], block_size):
             e = min(s + block_size, q.shape[0])
-            d = METRICS[metric](q[s:e], g)
+            d = gb(qb.part(slice(s, e)), everything)
             idx[s:e] = nearest(d, k)
             dist[s:e] = np.take_along_axis(d.numpy(), idx[s:e], axis=1)
     return idx, dist
