@@ -6,7 +6,7 @@ default; the generator of ``rerank_common.py``, as in ``bench_rerank.py``). Runs
 :func:`~reid_pse.ecn.ecn_orig_rerank` (original distance, ``ecn-orig``) at
 ``--n-query`` + ``--n-gallery`` (Market-1501: 3,368 + 15,913 = 19,281) with the authors'
 defaults t = 3, q = 8, k = 25, and both of them and the dense reference
-:func:`~reid_pse.ecn.ecn_dense` at a small ``--dense-n`` (times and max abs
+:func:`ecn_dense` (``plugins/reid_pse/tests/ecn_reference.py``) at a small ``--dense-n`` (times and max abs
 differences). Peak memory: the process's peak RSS (VmHWM, reset before each timed call
 through ``/proc/self/clear_refs``) above the RSS before the call. numba compilation (or
 its cache load) is done on a tiny problem first and timed separately. The process CPU
@@ -20,12 +20,17 @@ Writes ``benchmarks/results/bench_ecn.json`` (or ``--output``).
 from __future__ import annotations
 
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import rerank_common as rc
 from proc_memory import status_mib
-from reid_pse.ecn import ecn_dense, ecn_orig_rerank, ecn_rerank
+from reid_pse.ecn import ecn_orig_rerank, ecn_rerank
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins/reid_pse/tests"))
+from ecn_reference import ecn_dense  # noqa: E402
 
 from reidcore.evaluation import pairwise_distances
 

@@ -4,7 +4,7 @@ Synthetic clustered embeddings (751 identities, ``--dim`` dimensions, TriNet's 1
 default). Runs :func:`~reidcore.evaluation.rerank_kreciprocal.k_reciprocal_rerank`
 at ``--n-query`` + ``--n-gallery`` (Market-1501: 3,368 + 15,913 = 19,281) and, in the
 same run, both it and the dense reference
-:func:`~reidcore.evaluation.rerank_kreciprocal.k_reciprocal_dense` at a small
+:func:`k_reciprocal_dense` (``tests/rerank_reference.py``) at a small
 ``--dense-n`` (time ratio and max abs difference there). Peak memory: the process's
 peak RSS (VmHWM, reset before each timed call through ``/proc/self/clear_refs``) above
 the RSS before the call. numba compilation is done on a tiny problem first and timed
@@ -17,7 +17,9 @@ Writes ``benchmarks/results/bench_rerank.json`` (or ``--output``).
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -26,7 +28,10 @@ import torch
 from proc_memory import status_mib
 
 from reidcore.evaluation import pairwise_distances
-from reidcore.evaluation.rerank_kreciprocal import k_reciprocal_dense, k_reciprocal_rerank
+from reidcore.evaluation.rerank_kreciprocal import k_reciprocal_rerank
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from rerank_reference import k_reciprocal_dense  # noqa: E402
 
 
 def main() -> None:

@@ -6,3 +6,8 @@ evaluator, CLI); methods and datasets come from plugins registered through the
 """
 
 __version__ = "0.1.0"
+
+# OpenMP's wait policy is read when torch loads libgomp: set it first (see reidcore.threads)
+from reidcore.threads import apply_wait_policy as _apply_wait_policy  # noqa: E402
+
+_apply_wait_policy()

@@ -32,6 +32,7 @@ def reid_commands():
     return {
         "visualize": "reidcore.commands.visualize:main",
         "export": "reidcore.commands.export:main",
+        "search": "reidcore.commands.search:main",
     }
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rerank_reference import k_reciprocal_dense
 
 from reidcore.evaluation import evaluate, pairwise_distances
-from reidcore.evaluation.rerank_kreciprocal import k_reciprocal_dense, k_reciprocal_rerank
+from reidcore.evaluation.rerank_kreciprocal import k_reciprocal_rerank
 
 
 def clustered(n_q, n_g, dim=16, ids=30, seed=0, noise=0.7):
@@ -86,7 +87,7 @@ def test_registered_as_builtin_reranker():
 
 
 def test_sparse_matches_dense_with_duplicate_embeddings_and_small_margin():
-    from reidcore.evaluation.rerank_kreciprocal import _topk_rows
+    from reidcore.evaluation.neighbours import nearest as _topk_rows
 
     q, g, _, _ = clustered(30, 120, seed=9)
     g[60:] = g[:60]  # every gallery embedding twice: exact ties
@@ -98,3 +99,21 @@ def test_sparse_matches_dense_with_duplicate_embeddings_and_small_margin():
     # a tie run past the topk candidates falls back to a full stable sort
     np.testing.assert_array_equal(_topk_rows(d, 3, margin=1), [[5, 1, 2]])
     np.testing.assert_array_equal(_topk_rows(d, 2, margin=0), [[5, 1]])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "cityblock"])
+def test_streamed_rows_and_shared_neighbours_match_the_matrix(metric):
+    from reidcore.evaluation.neighbours import search_neighbours
+
+    q, g, _, _ = clustered(35, 140, seed=11)
+    whole = k_reciprocal_rerank(q, g, metric=metric, k1=6, k2=3)
+    assert np.abs(whole - dense(q, g, metric, k1=6, k2=3)).max() <= 1e-5
+    nb = search_neighbours(q, g, metric=metric, k=26, chunk_size=50)
+    rows = k_reciprocal_rerank(q, g, metric=metric, k1=6, k2=3, neighbours=nb, streaming=True)
+    assert rows.shape == (35, 140)
+    np.testing.assert_allclose(rows.dense(block_size=8), whole, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(rows.rows(10, 13), whole[10:13], rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="35 queries, metric"):
+        k_reciprocal_rerank(q[:30], g, metric=metric, neighbours=nb)
+    with pytest.raises(ValueError, match="search with k >= 31"):
+        k_reciprocal_rerank(q, g, metric=metric, k1=30, neighbours=nb)

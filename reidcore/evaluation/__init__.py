@@ -8,6 +8,11 @@ Typical use::
     result = evaluate(d, q_pids, g_pids, q_camids, g_camids, excluder="market1501")
     print(format_table(result))
 
+or, in query blocks without the ``(n_q, n_g)`` matrix (same values; :mod:`.streaming`)::
+
+    result = evaluate_from_embeddings(query_embs, gallery_embs, q_pids, g_pids, q_camids,
+                                      g_camids, excluder="market1501", metric="euclidean")
+
 The Market-1501 protocol follows Zheng et al., "Scalable Person Re-identification:
 A Benchmark", ICCV 2015; mAP is the non-interpolated AP of scikit-learn >= 0.19
 (``ap="step"``) or the official MATLAB code's trapezoid AP (``ap="trapezoid"``);
@@ -24,6 +29,7 @@ from reidcore.evaluation.metrics import (
     evaluate,
     format_table,
 )
+from reidcore.evaluation.neighbours import Neighbours, search_neighbours
 from reidcore.evaluation.protocols import (
     BUILTIN_EXCLUDERS,
     EXCLUDERS,
@@ -34,6 +40,7 @@ from reidcore.evaluation.protocols import (
     exclude_none,
     get_excluder,
 )
+from reidcore.evaluation.streaming import DistanceRows, evaluate_from_embeddings, evaluate_rows
 
 __all__ = [
     "AP_DEFINITIONS",
@@ -41,9 +48,13 @@ __all__ = [
     "BUILTIN_EXCLUDERS",
     "EXCLUDERS",
     "METRICS",
+    "DistanceRows",
     "EvalResult",
     "Excluder",
+    "Neighbours",
     "evaluate",
+    "evaluate_from_embeddings",
+    "evaluate_rows",
     "exclude_cuhk03",
     "exclude_diagonal",
     "exclude_market1501",
@@ -51,4 +62,5 @@ __all__ = [
     "format_table",
     "get_excluder",
     "pairwise_distances",
+    "search_neighbours",
 ]

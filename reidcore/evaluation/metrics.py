@@ -18,7 +18,7 @@ import numpy as np
 from reidcore.errors import EvaluationError
 from reidcore.evaluation.protocols import Excluder, get_excluder
 
-__all__ = ["EvalResult", "evaluate", "format_table"]
+__all__ = ["EvalResult", "RankProblem", "evaluate", "format_table"]
 
 #: CMC ranks reported by :meth:`EvalResult.to_dict` and :func:`format_table`.
 REPORTED_RANKS = (1, 5, 10, 20)
@@ -224,88 +224,163 @@ def evaluate(
         EvaluationError: empty query set or gallery, or no valid query at all (the
             message says why, e.g. a single-camera dataset under ``market1501``).
     """
-    from reidcore.evaluation.rank_kernel import CODES, rank_queries
-
     distmat = np.asarray(distmat)
     if distmat.ndim != 2:
         raise ValueError(f"distmat must be a 2-D (n_q, n_g) array, got shape {distmat.shape}")
     if distmat.dtype not in (np.float32, np.float64):
         distmat = distmat.astype(np.float64)
-    n_q, n_g = distmat.shape
-    q_pids = _vector(q_pids, "q_pids", n_q, "distmat rows").astype(np.int64, copy=False)
-    q_camids = _vector(q_camids, "q_camids", n_q, "distmat rows").astype(np.int64, copy=False)
-    g_pids = _vector(g_pids, "g_pids", n_g, "distmat columns").astype(np.int64, copy=False)
-    g_camids = _vector(g_camids, "g_camids", n_g, "distmat columns").astype(np.int64,
-                                                                            copy=False)
-    if max_rank < 1:
-        raise ValueError(f"max_rank must be at least 1, got {max_rank}")
-    if ap not in AP_DEFINITIONS:
-        raise ValueError(f"ap must be one of {', '.join(AP_DEFINITIONS)}, got {ap!r}")
-    if average not in AVERAGES:
-        raise ValueError(f"average must be one of {', '.join(AVERAGES)}, got {average!r}")
-    if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, got {repeats}")
-    name, code_name, exclude = _resolve_excluder(excluder)
-    if code_name == "diagonal" and n_q != n_g:
-        raise ValueError(
-            f"the diagonal excluder needs the query set to be the gallery set, but "
-            f"distmat has shape {distmat.shape}"
-        )
-    if n_q == 0:
-        raise EvaluationError(f"No valid query: the query set is empty (distmat shape "
-                              f"{distmat.shape}).")
-    if n_g == 0:
-        raise EvaluationError(f"No valid query: the gallery is empty (distmat shape "
-                              f"{distmat.shape}).")
     distmat = np.ascontiguousarray(distmat)
-    mask = np.zeros((1, 1), dtype=np.bool_)
-    if exclude is not None:
-        mask = np.empty((n_q, n_g), dtype=np.bool_)
-        for i in range(n_q):
-            m = np.asarray(exclude(q_pids[i], q_camids[i], g_pids, g_camids, i), dtype=bool)
-            if m.shape != (n_g,):
+    problem = RankProblem.build(distmat.shape, q_pids, g_pids, q_camids, g_camids, excluder,
+                                max_rank, ap=ap, average=average, repeats=repeats, seed=seed,
+                                what=("distmat rows", "distmat columns"))
+    return problem.result(problem.rank(lambda start, stop: distmat[start:stop],
+                                       block_size=max(problem.n_q, 1)))
+
+
+@attrs.frozen
+class RankProblem:
+    """A checked evaluation problem: ids, excluder, and the options of :func:`evaluate`;
+    :meth:`rank` ranks distance rows given block by block, :meth:`result` turns the
+    per-query numbers into an :class:`EvalResult`. Shared by :func:`evaluate` and the
+    streaming evaluation (:mod:`reidcore.evaluation.streaming`)."""
+
+    n_q: int
+    n_g: int
+    q_pids: np.ndarray
+    q_camids: np.ndarray
+    g_pids: np.ndarray
+    g_camids: np.ndarray
+    name: str
+    code_name: str
+    exclude: Any
+    max_rank: int
+    ap: str
+    average: str
+    repeats: int
+    seed: int
+
+    @classmethod
+    def build(cls, shape, q_pids, g_pids, q_camids, g_camids, excluder, max_rank, *,
+              ap="step", average="valid", repeats=10, seed=0,
+              what=("distmat rows", "distmat columns")) -> RankProblem:
+        """Validate as :func:`evaluate` does (same errors); ``shape = (n_q, n_g)``."""
+        n_q, n_g = shape
+        q_pids = _vector(q_pids, "q_pids", n_q, what[0]).astype(np.int64, copy=False)
+        q_camids = _vector(q_camids, "q_camids", n_q, what[0]).astype(np.int64, copy=False)
+        g_pids = _vector(g_pids, "g_pids", n_g, what[1]).astype(np.int64, copy=False)
+        g_camids = _vector(g_camids, "g_camids", n_g, what[1]).astype(np.int64, copy=False)
+        if max_rank < 1:
+            raise ValueError(f"max_rank must be at least 1, got {max_rank}")
+        if ap not in AP_DEFINITIONS:
+            raise ValueError(f"ap must be one of {', '.join(AP_DEFINITIONS)}, got {ap!r}")
+        if average not in AVERAGES:
+            raise ValueError(f"average must be one of {', '.join(AVERAGES)}, got {average!r}")
+        if repeats < 1:
+            raise ValueError(f"repeats must be at least 1, got {repeats}")
+        name, code_name, exclude = _resolve_excluder(excluder)
+        if code_name == "diagonal" and n_q != n_g:
+            raise ValueError(
+                f"the diagonal excluder needs the query set to be the gallery set, but "
+                f"distmat has shape {tuple(shape)}"
+            )
+        if n_q == 0:
+            raise EvaluationError(f"No valid query: the query set is empty (distmat shape "
+                                  f"{tuple(shape)}).")
+        if n_g == 0:
+            raise EvaluationError(f"No valid query: the gallery is empty (distmat shape "
+                                  f"{tuple(shape)}).")
+        return cls(n_q, n_g, q_pids, q_camids, g_pids, g_camids, name, code_name, exclude,
+                   int(max_rank), ap, average, int(repeats), int(seed))
+
+    def _mask(self, start: int, stop: int) -> np.ndarray:
+        if self.exclude is None:
+            return np.zeros((1, 1), dtype=np.bool_)
+        mask = np.empty((stop - start, self.n_g), dtype=np.bool_)
+        for i in range(start, stop):
+            m = np.asarray(self.exclude(self.q_pids[i], self.q_camids[i], self.g_pids,
+                                        self.g_camids, i), dtype=bool)
+            if m.shape != (self.n_g,):
                 raise ValueError(
-                    f"excluder {name!r} returned a mask of shape {m.shape} for query {i}, "
-                    f"expected ({n_g},)"
+                    f"excluder {self.name!r} returned a mask of shape {m.shape} for query "
+                    f"{i}, expected ({self.n_g},)"
                 )
-            mask[i] = m
-    order, q_start, q_stop, grp_starts = _groups(q_pids, g_pids)
-    first, ap_step, ap_trap, inp, _n_pos, shot_hist, bad = rank_queries(
-        distmat, q_pids, q_camids, g_pids, g_camids, CODES[code_name], mask,
-        order, q_start, q_stop, int(max_rank), grp_starts, int(repeats), int(seed),
-    )
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise ValueError(
-            f"distmat contains NaN (in {len(rows)} rows, first row {rows[0]}); were the "
-            f"embeddings finite?"
+            mask[i - start] = m
+        return mask
+
+    def rank(self, rows: Callable[[int, int], np.ndarray], block_size: int):
+        """Rank the rows ``rows(start, stop)`` (``(stop - start, n_g)`` float32/float64
+        distances of queries ``start .. stop - 1``) ``block_size`` queries at a time;
+        returns the per-query ``(first, ap_step, ap_trap, inp, shot_hist)``.
+
+        Raises:
+            ValueError: a block has the wrong shape or holds NaN (the message names the
+                first row).
+        """
+        from reidcore.evaluation.rank_kernel import CODES, rank_queries
+
+        if block_size < 1:
+            raise ValueError(f"block_size must be at least 1, got {block_size}")
+        order, q_start, q_stop, grp_starts = _groups(self.q_pids, self.g_pids)
+        first = np.empty(self.n_q, np.int64)
+        ap_step, ap_trap, inp = (np.empty(self.n_q) for _ in range(3))
+        shot_hist = np.zeros(self.max_rank, np.int64)
+        for s in range(0, self.n_q, block_size):
+            e = min(s + block_size, self.n_q)
+            d = np.asarray(rows(s, e))
+            if d.shape != (e - s, self.n_g):
+                raise ValueError(f"distance rows {s}..{e - 1} have shape {d.shape}, "
+                                 f"expected {(e - s, self.n_g)}")
+            if d.dtype not in (np.float32, np.float64):
+                d = d.astype(np.float64)
+            f, a_s, a_t, p, _n_pos, hist, bad = rank_queries(
+                np.ascontiguousarray(d), self.q_pids[s:e], self.q_camids[s:e], self.g_pids,
+                self.g_camids, CODES[self.code_name], self._mask(s, e), order,
+                q_start[s:e], q_stop[s:e], self.max_rank, grp_starts, self.repeats,
+                self.seed, s)
+            if bad.any():
+                rows_bad = np.flatnonzero(bad) + s
+                raise ValueError(
+                    f"distmat contains NaN (in {len(rows_bad)} rows, first row "
+                    f"{rows_bad[0]}); were the embeddings finite?"
+                )
+            first[s:e], ap_step[s:e], ap_trap[s:e], inp[s:e] = f, a_s, a_t, p
+            shot_hist += hist.sum(axis=0)
+        return first, ap_step, ap_trap, inp, shot_hist
+
+    def result(self, ranked) -> EvalResult:
+        """:class:`EvalResult` of :meth:`rank`'s output.
+
+        Raises:
+            EvaluationError: no valid query (the message says why).
+        """
+        first, ap_step, ap_trap, inp, shot_hist = ranked
+        n_q, max_rank = self.n_q, self.max_rank
+        valid = first >= 0
+        num_valid = int(valid.sum())
+        if num_valid == 0:
+            n_with_match = int(np.isin(self.q_pids, self.g_pids).sum())
+            raise EvaluationError(_no_valid_query_message(self.name, n_q, n_with_match))
+        denom = num_valid if self.average == "valid" else n_q
+        if self.code_name == "cuhk03":
+            cmc = np.cumsum(shot_hist) / (float(self.repeats) * denom)
+        else:
+            hits = np.bincount(first[valid & (first < max_rank)], minlength=max_rank)
+            cmc = np.cumsum(hits[:max_rank]) / float(denom)
+        m_step = float(ap_step.sum() / denom)
+        m_trap = float(ap_trap.sum() / denom)
+        return EvalResult(
+            cmc=cmc,
+            mAP=m_step if self.ap == "step" else m_trap,
+            num_queries=n_q,
+            num_valid_queries=num_valid,
+            num_skipped=n_q - num_valid,
+            excluder=self.name,
+            mINP=float(inp.sum() / denom),
+            ap=self.ap,
+            average=self.average,
+            mAP_step=m_step,
+            mAP_trapezoid=m_trap,
         )
-    valid = first >= 0
-    num_valid = int(valid.sum())
-    if num_valid == 0:
-        n_with_match = int(np.isin(q_pids, g_pids).sum())
-        raise EvaluationError(_no_valid_query_message(name, n_q, n_with_match))
-    denom = num_valid if average == "valid" else n_q
-    if code_name == "cuhk03":
-        cmc = np.cumsum(shot_hist.sum(axis=0)) / (float(repeats) * denom)
-    else:
-        hits = np.bincount(first[valid & (first < max_rank)], minlength=max_rank)
-        cmc = np.cumsum(hits[:max_rank]) / float(denom)
-    m_step = float(ap_step.sum() / denom)
-    m_trap = float(ap_trap.sum() / denom)
-    return EvalResult(
-        cmc=cmc,
-        mAP=m_step if ap == "step" else m_trap,
-        num_queries=n_q,
-        num_valid_queries=num_valid,
-        num_skipped=n_q - num_valid,
-        excluder=name,
-        mINP=float(inp.sum() / denom),
-        ap=ap,
-        average=average,
-        mAP_step=m_step,
-        mAP_trapezoid=m_trap,
-    )
 
 
 def format_table(result: EvalResult) -> str:

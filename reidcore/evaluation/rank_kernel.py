@@ -91,25 +91,28 @@ def shot_hash(seed, query, repeat, pid):
 
 
 @numba.njit(cache=True, inline="always")
-def _excluded(code, i, j, qp, qc, gp, gc, mask):
-    """Whether gallery item ``j`` (pid ``gp``, camera ``gc``) is ignored by query ``i``."""
+def _excluded(code, i, j, qp, qc, gp, gc, mask, row0):
+    """Whether gallery item ``j`` (pid ``gp``, camera ``gc``) is ignored by the query of
+    block row ``i`` (global index ``row0 + i``)."""
     if code == 0:
         return False
     if code == 1 or code == 3:
         return gp == -1 or (gp == qp and gc == qc)
     if code == 2:
-        return j == i
+        return j == row0 + i
     return mask[i, j]
 
 
 @numba.njit(parallel=True, cache=True)
 def rank_queries(distmat, q_pids, q_camids, g_pids, g_camids, code, mask,
                  grp_order, q_grp_start, q_grp_stop, max_rank,
-                 grp_starts, repeats, seed):
+                 grp_starts, repeats, seed, row0=0):
     """Per-query metrics; see the module docstring.
 
     Args:
-        distmat: ``(n_q, n_g)`` float32 or float64.
+        distmat: ``(n_q, n_g)`` float32 or float64: the rows of queries ``row0 ..
+            row0 + n_q - 1`` (a block of a larger query set; the id arrays and ``mask``
+            hold the block's rows).
         q_pids, q_camids: ``(n_q,)`` int64; g_pids, g_camids: ``(n_g,)`` int64.
         code: excluder code (:data:`CODES`).
         mask: ``(n_q, n_g)`` bool for code ``mask``, else any 2-D bool (unused).
@@ -120,6 +123,8 @@ def rank_queries(distmat, q_pids, q_camids, g_pids, g_camids, code, mask,
         grp_starts: ``(n_ids + 1,)`` int64 boundaries of every identity's slice in
             ``grp_order`` (used by code ``cuhk03`` only).
         repeats, seed: cuhk03 single-shot repeats and seed.
+        row0: global index of the block's first query (for ``diagonal`` and the
+            cuhk03 draws, so that a block gives the rows of the whole matrix).
 
     Returns:
         ``first (n_q,)`` int64 0-based rank of the first hit (-1: no positive),
@@ -147,7 +152,7 @@ def rank_queries(distmat, q_pids, q_camids, g_pids, g_camids, code, mask,
         npos = 0
         for s in range(s0, s1):
             j = grp_order[s]
-            if not _excluded(code, i, j, qp, qc, g_pids[j], g_camids[j], mask):
+            if not _excluded(code, i, j, qp, qc, g_pids[j], g_camids[j], mask, row0):
                 pj[npos] = j
                 npos += 1
         has_nan = False
@@ -184,7 +189,7 @@ def rank_queries(distmat, q_pids, q_camids, g_pids, g_camids, code, mask,
                 if code == 1 or code == 3:
                     neg = neg and g_pids[j] != -1
                 elif code == 2:
-                    neg = neg and j != i
+                    neg = neg and j != row0 + i
                 elif code == 4:
                     neg = neg and not mask[i, j]
                 nd[j] = v if neg else nan
@@ -215,7 +220,7 @@ def rank_queries(distmat, q_pids, q_camids, g_pids, g_camids, code, mask,
                     continue
                 if d > dmax:
                     continue
-                if _excluded(code, i, j, qp, qc, gp, g_camids[j], mask):
+                if _excluded(code, i, j, qp, qc, gp, g_camids[j], mask, row0):
                     continue
                 lo = 0
                 hi = npos
@@ -255,7 +260,7 @@ def rank_queries(distmat, q_pids, q_camids, g_pids, g_camids, code, mask,
             # single-gallery-shot CMC: one drawn item per identity and repeat
             for t in range(repeats):
                 # the drawn positive
-                u = shot_hash(seed, i, t, qp) % np.uint64(npos)
+                u = shot_hash(seed, row0 + i, t, qp) % np.uint64(npos)
                 jp = pj[np.int64(u)]  # pj is in gallery-index order
                 dp = row[jp]
                 rank = 0
@@ -265,7 +270,7 @@ def rank_queries(distmat, q_pids, q_camids, g_pids, g_camids, code, mask,
                     gp = g_pids[grp_order[a]]
                     if gp == qp or gp == -1:
                         continue
-                    v = shot_hash(seed, i, t, gp) % np.uint64(b - a)
+                    v = shot_hash(seed, row0 + i, t, gp) % np.uint64(b - a)
                     jn = grp_order[a + np.int64(v)]
                     dn = row[jn]
                     if dn < dp or (dn == dp and jn < jp):

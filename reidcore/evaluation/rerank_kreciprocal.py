@@ -16,13 +16,13 @@ The algorithm, on the ``N = n_q + n_g`` images of query and gallery together:
 6. Final distance ``(1 - lambda) J(i, j) + lambda d(i, j)``, for queries ``i`` and
    gallery images ``j``.
 
-:func:`k_reciprocal_dense` follows these steps with dense ``N x N`` arrays (the
-reference; memory ``O(N^2)``). :func:`k_reciprocal_rerank` gives the same distances
-from the embeddings with ``O(N (k1 + chunk))`` memory: the distance rows are computed
-once, in chunks, for each row's maximum and nearest neighbours (``torch.topk``) and the
-query rows; ``V`` is kept sparse (CSR) with its weights recomputed from the embeddings
-for the pairs it holds, and the Jaccard sums run over ``V``'s transposed index in a
-numba kernel. Input distances are assumed
+The dense reference (``tests/rerank_reference.py``) follows these steps with dense
+``N x N`` arrays. :func:`k_reciprocal_rerank` gives the same distances from the embeddings
+with ``O(N k1 k2)`` memory plus one block of rows: the shared neighbour search
+(:mod:`reidcore.evaluation.neighbours`) gives each row's maximum and nearest neighbours;
+``V`` is kept sparse (CSR) with its weights recomputed from the embeddings for the pairs
+it holds, and the Jaccard sums run over ``V``'s transposed index in a numba kernel, one
+block of queries at a time. Input distances are assumed
 symmetric (they are for every metric of :func:`~reidcore.evaluation.pairwise_distances`;
 the authors' code normalises by column maxima, which equals the row maxima then).
 """
@@ -32,7 +32,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["k_reciprocal_dense", "k_reciprocal_rerank"]
+__all__ = ["k_reciprocal_rerank"]
 
 
 def _check_params(k1: int, k2: int, lambda_value: float, n: int) -> None:
@@ -43,65 +43,6 @@ def _check_params(k1: int, k2: int, lambda_value: float, n: int) -> None:
     if n < k1 + 2:
         raise ValueError(f"k-reciprocal re-ranking needs more than k1 + 1 = {k1 + 1} images in "
                          f"query and gallery together, got {n}")
-
-
-# ---------------------------------------------------------------------------- dense reference
-
-
-def _reciprocal(rank: np.ndarray, i: int, k: int) -> np.ndarray:
-    fwd = rank[i, :k + 1]
-    back = rank[fwd, :k + 1]
-    return fwd[(back == i).any(axis=1)]
-
-
-def k_reciprocal_dense(q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, k1: int = 20,
-                       k2: int = 6, lambda_value: float = 0.3) -> np.ndarray:
-    """Dense k-reciprocal re-ranking from distance matrices (the test reference).
-
-    Args:
-        q_g: ``(n_q, n_g)``, q_q: ``(n_q, n_q)``, g_g: ``(n_g, n_g)`` distances
-            (e.g. Euclidean; they are squared as in the authors' code).
-        k1, k2, lambda_value: the paper's parameters (defaults 20, 6, 0.3).
-
-    Returns:
-        ``(n_q, n_g)`` float32 re-ranked distances.
-
-    Raises:
-        ValueError: bad parameters, fewer than ``k1 + 2`` images, or shapes that disagree.
-
-    Memory is ``O((n_q + n_g)^2)``: use :func:`k_reciprocal_rerank` for real galleries.
-    """
-    q_g, q_q, g_g = (np.asarray(a, dtype=np.float32) for a in (q_g, q_q, g_g))
-    n_q, n_g = q_g.shape
-    if q_q.shape != (n_q, n_q) or g_g.shape != (n_g, n_g):
-        raise ValueError(f"shapes disagree: q_g {q_g.shape}, q_q {q_q.shape}, g_g {g_g.shape}")
-    n = n_q + n_g
-    _check_params(k1, k2, lambda_value, n)
-    full = np.block([[q_q, q_g], [q_g.T, g_g]]).astype(np.float32)
-    full = full * full
-    d = (full / full.max(axis=0)).T.astype(np.float32)  # as the authors: column maxima
-    rank = np.argsort(d, axis=1, kind="stable")
-    half = int(np.around(k1 / 2.0))
-    V = np.zeros((n, n), dtype=np.float32)
-    for i in range(n):
-        r = _reciprocal(rank, i, k1)
-        expansion = [r]
-        for c in r:
-            rc = _reciprocal(rank, c, half)
-            if len(np.intersect1d(rc, r)) > 2.0 / 3.0 * len(rc):
-                expansion.append(rc)
-        idx = np.unique(np.concatenate(expansion))
-        w = np.exp(-d[i, idx].astype(np.float64))
-        V[i, idx] = (w / w.sum()).astype(np.float32)
-    if k2 != 1:
-        V = np.stack([V[rank[i, :k2]].sum(axis=0, dtype=np.float32) / np.float32(k2)
-                      for i in range(n)])
-    out = np.empty((n_q, n_g), dtype=np.float32)
-    for i in range(n_q):
-        m = np.minimum(V[i][None, :], V).sum(axis=1, dtype=np.float32)
-        jac = 1.0 - m / (2.0 - m)
-        out[i] = (jac[n_q:] * (1 - lambda_value) + d[i, n_q:] * lambda_value)
-    return out
 
 
 # ---------------------------------------------------------------------------- sparse
@@ -204,14 +145,15 @@ def _query_expansion(indptr, indices, data, nbr, k2):
 
 
 @numba.njit(parallel=True, cache=True)
-def _jaccard_final(indptr, indices, data, t_ptr, t_rows, t_pos, n_q, lambda_value, orig_q):
-    """Final distances of the query rows; ``orig_q`` ``(n_q, n_g)`` holds ``d(i, gallery)``
-    and is overwritten with the result."""
+def _jaccard_final(indptr, indices, data, t_ptr, t_rows, t_pos, n_q, lambda_value, orig_q, p0):
+    """Final distances of the queries ``p0 .. p0 + len(orig_q) - 1``; ``orig_q`` holds
+    their ``d(i, gallery)`` and is overwritten with the result."""
     n = indptr.shape[0] - 1
     n_g = n - n_q
     lam = np.float32(lambda_value)
     one_minus = np.float32(1.0 - lambda_value)
-    for i in numba.prange(n_q):
+    for b in numba.prange(orig_q.shape[0]):
+        i = p0 + b
         acc = np.zeros(n, np.float32)
         for p in range(indptr[i], indptr[i + 1]):
             col = indices[p]
@@ -223,7 +165,7 @@ def _jaccard_final(indptr, indices, data, t_ptr, t_rows, t_pos, n_q, lambda_valu
         for j in range(n_g):
             m = acc[n_q + j]
             jac = np.float32(1.0) - m / (np.float32(2.0) - m)
-            orig_q[i, j] = jac * one_minus + orig_q[i, j] * lam
+            orig_q[b, j] = jac * one_minus + orig_q[b, j] * lam
 
 
 @numba.njit(parallel=True, cache=True)
@@ -273,30 +215,11 @@ def _weights(x, indptr, indices, rowmax, metric_code):
 _METRIC_CODES = {"euclidean": 0, "sqeuclidean": 1, "cosine": 2, "cityblock": 3}
 
 
-def _topk_rows(d, k: int, margin: int = 8) -> np.ndarray:
-    """Indices of the ``k`` smallest entries of each row of the torch tensor ``d``, ordered
-    by (value, index) exactly as a stable argsort: ``torch.topk`` picks ``k + margin``
-    candidates, which are re-sorted by (value, index); a row whose tie run reaches past
-    the candidates is sorted in full."""
-    import torch
-
-    n = d.shape[1]
-    m = min(k + margin, n)
-    vals, idx = torch.topk(d, m, dim=1, largest=False, sorted=False)
-    vals, idx = vals.cpu().numpy(), idx.cpu().numpy().astype(np.int64)
-    order = np.lexsort((idx, vals), axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
-    idx = np.take_along_axis(idx, order, axis=1)
-    if m < n:
-        for r in np.flatnonzero(vals[:, k - 1] == vals[:, m - 1]):
-            idx[r, :k] = np.argsort(d[r].cpu().numpy(), kind="stable")[:k]
-    return idx[:, :k]
-
-
 def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str = "euclidean",
                         k1: int = 20, k2: int = 6, lambda_value: float = 0.3,
-                        chunk_size: int = 1024, device: str | None = None) -> np.ndarray:
-    """Sparse, chunked k-reciprocal re-ranking from embeddings.
+                        chunk_size: int = 1024, device: str | None = None, neighbours=None,
+                        streaming: bool = False, block_queries: int = 256):
+    """Sparse k-reciprocal re-ranking from embeddings, in query blocks.
 
     Args:
         query: ``(n_q, D)``, gallery: ``(n_g, D)`` embeddings (any real dtype).
@@ -304,60 +227,57 @@ def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str =
             in :func:`~reidcore.evaluation.pairwise_distances`; squared as in the
             authors' code (``euclidean`` gives squared Euclidean distances).
         k1, k2, lambda_value: the paper's parameters (defaults 20, 6, 0.3).
-        chunk_size: rows of the ``(chunk, N)`` float32 distance block computed at a time
-            with torch; the working memory is about ``chunk_size * N * 8`` bytes plus the
-            ``(n_q, n_g)`` float32 output and ``O(N k1 k2)`` for the sparse ``V``.
+        chunk_size: rows of the ``(chunk, N)`` float32 distance block of the neighbour
+            search (one reused buffer).
         device: torch device for the distance blocks (``None``: CPU).
+        neighbours: a :class:`~reidcore.evaluation.neighbours.Neighbours` of the same
+            embeddings and metric with at least ``max(k1 + 1, k2)`` neighbours (skips the
+            search; share it with ECN).
+        streaming: return :class:`~reidcore.evaluation.streaming.DistanceRows` (blocks of
+            re-ranked rows on demand) instead of the matrix.
+        block_queries: queries per block of the final distances.
 
     Returns:
         ``(n_q, n_g)`` float32 re-ranked distances (smaller = more similar).
 
     Raises:
         ValueError: bad parameters or metric, fewer than ``k1 + 2`` images, embeddings of
-            different dimensions, or non-finite distances.
+            different dimensions, non-finite embeddings, or ``neighbours`` of another
+            problem.
 
-    One pass over the distance rows finds every row's maximum and its ``max(k1 + 1, k2)``
-    nearest neighbours (ties by index, as a stable argsort) and keeps the query rows;
-    the weights of ``V`` are then recomputed in float64 from the embeddings for the
-    ``O(N k1)`` pairs in the expansion sets. The result matches
-    :func:`k_reciprocal_dense` on ``pairwise_distances`` of the same embeddings to about
-    1e-6.
+    One neighbour search (:func:`~reidcore.evaluation.neighbours.search_neighbours`)
+    gives every row's maximum and its ``max(k1 + 1, k2)`` nearest neighbours (ties by
+    index, as a stable argsort); the weights of ``V`` are recomputed in float64 from the
+    embeddings for the ``O(N k1)`` pairs in the expansion sets; then, per block of
+    queries, one distance block ``d(queries, gallery)`` and the Jaccard sums over ``V``'s
+    transposed index. Memory: ``O(N k1 k2)`` for ``V``, one block of rows, and the output
+    unless streaming. The result matches the dense reference (``tests/rerank_reference.py``)
+    on ``pairwise_distances`` of the same embeddings to about 1e-6.
     """
     import torch
 
-    from reidcore.evaluation.distances import METRICS, stack_query_gallery
+    from reidcore.evaluation.neighbours import (
+        DistanceBlocks,
+        prepare_embeddings,
+        search_neighbours,
+    )
+    from reidcore.evaluation.streaming import DistanceRows
 
     if metric not in _METRIC_CODES:
         raise ValueError(f"Unknown metric {metric!r}; known metrics: {', '.join(_METRIC_CODES)}")
-    x = stack_query_gallery(query, gallery)
+    x = prepare_embeddings(query, gallery, metric)
     n_q, n = len(query), len(x)
     n_g = n - n_q
     _check_params(k1, k2, lambda_value, n)
+    if block_queries < 1:
+        raise ValueError(f"block_queries must be at least 1, got {block_queries}")
     kk = max(k1 + 1, k2)
-    # euclidean: the squared distance directly (the authors square the distances anyway)
-    fn = METRICS["sqeuclidean"] if metric == "euclidean" else METRICS[metric]
-    square = metric != "euclidean"
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    xt = torch.from_numpy(x).to(dev)
-    nbr = np.empty((n, kk), dtype=np.int64)
-    rowmax = np.empty(n, dtype=np.float64)
-    out = np.empty((n_q, n_g), dtype=np.float32)
-    with torch.no_grad():
-        for s in range(0, n, chunk_size):
-            e = min(s + chunk_size, n)
-            d = fn(xt[s:e], xt)
-            if square:
-                d.mul_(d)
-            if not torch.isfinite(d).all():
-                raise ValueError("non-finite distances in re-ranking; are the embeddings "
-                                 "finite?")
-            mx = d.max(dim=1, keepdim=True).values
-            rowmax[s:e] = mx[:, 0].double().cpu().numpy()
-            d.div_(mx)
-            nbr[s:e] = _topk_rows(d, kk)
-            if s < n_q:
-                out[s:min(e, n_q)] = d[:min(e, n_q) - s, n_q:].cpu().numpy()
-            del d
+    if neighbours is None:
+        neighbours = search_neighbours(x[:n_q], x[n_q:], metric=metric, k=kk,
+                                       chunk_size=chunk_size, device=device)
+    neighbours.check(n, n_q, metric, kk)
+    nbr = np.ascontiguousarray(neighbours.index[:, :kk])
+    rowmax = neighbours.rowmax.astype(np.float64) ** 2  # of the squared distances
     half = int(np.around(k1 / 2.0))
     indptr, indices = _expansion_sets(nbr, k1, half)
     data = _weights(x, indptr, indices, rowmax, _METRIC_CODES[metric])
@@ -368,6 +288,23 @@ def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str =
     t_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))[order]
     t_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(indices, minlength=n), out=t_ptr[1:])
-    _jaccard_final(indptr, indices, data, t_ptr, t_rows, order.astype(np.int64), n_q,
-                   float(lambda_value), out)
-    return out
+    order = order.astype(np.int64)
+    blocks = DistanceBlocks(x, metric, device)
+    gallery_part = blocks.part(slice(n_q, n))
+    # euclidean: the squared distance directly (the authors square the distances anyway)
+    square = metric != "euclidean"
+    rowmax32 = torch.from_numpy(rowmax.astype(np.float32))
+
+    def block_rows(p0: int, p1: int) -> np.ndarray:
+        with torch.no_grad():
+            d = blocks(blocks.part(slice(p0, p1)), gallery_part, ranked=True)
+            if square:
+                d.mul_(d)
+            d.div_(rowmax32[p0:p1, None].to(d.device))
+            out = d.cpu().numpy().copy()
+        _jaccard_final(indptr, indices, data, t_ptr, t_rows, order, n_q, float(lambda_value),
+                       out, p0)
+        return out
+
+    rows = DistanceRows((n_q, n_g), block_rows)
+    return rows if streaming else rows.dense(block_queries)

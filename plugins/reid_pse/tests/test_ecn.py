@@ -1,17 +1,23 @@
-"""ECN re-ranking (Sarfraz et al., CVPR 2018, Sec. 3.2): the sparse/chunked re-rankers
-against the dense reference and a hand-checked case; parameter errors; the registry and
-``python -m reidcore evaluate --rerank ecn``."""
+"""ECN re-ranking (Sarfraz et al., CVPR 2018, Sec. 3.2): the sparse re-rankers against the
+dense reference (both versions of the authors' code, both methods, dense and streamed) and
+hand-checked cases, including the authors' 2020 open-ended fix; parameter errors; the
+registry and ``python -m reidcore evaluate --rerank ecn``."""
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from reid_pse.ecn import ecn_dense, ecn_orig_rerank, ecn_rerank
+from reid_pse.ecn import ecn_orig_rerank, ecn_rerank
 
 from reidcore.evaluation import pairwise_distances
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ecn_reference import ecn_dense  # noqa: E402
 
 
 def dense(query, gallery, metric, **kw):
@@ -22,15 +28,27 @@ def dense(query, gallery, metric, **kw):
 
 
 def check_both(q, g, metric, t, q_nb, k, chunk_size):
-    fast = ecn_rerank(q, g, metric=metric, t=t, q=q_nb, k=k, chunk_size=chunk_size)
-    ref = dense(q, g, metric, t=t, q=q_nb, k=k)
-    assert fast.dtype == np.float32 and fast.shape == (len(q), len(g))
-    np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-5)
-    assert fast.min() >= -1e-6 and fast.max() <= 1 + 1e-6
-    fast = ecn_orig_rerank(q, g, metric=metric, t=t, q=q_nb, chunk_size=chunk_size)
-    ref = dense(q, g, metric, t=t, q=q_nb, method="origdist")
-    assert fast.dtype == np.float32 and fast.shape == (len(q), len(g))
-    np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
+    """Both methods and both versions: fast == dense reference, and the streamed rows
+    (small blocks) == the whole matrix."""
+    for version in ("2020", "2018"):
+        fast = ecn_rerank(q, g, metric=metric, t=t, q=q_nb, k=k, chunk_size=chunk_size,
+                          version=version)
+        ref = dense(q, g, metric, t=t, q=q_nb, k=k, version=version)
+        assert fast.dtype == np.float32 and fast.shape == (len(q), len(g))
+        np.testing.assert_allclose(fast, ref, rtol=1e-6, atol=1e-5)
+        if version == "2018":
+            assert fast.min() >= -1e-6 and fast.max() <= 1 + 1e-6
+        rows = ecn_rerank(q, g, metric=metric, t=t, q=q_nb, k=k, chunk_size=chunk_size,
+                          version=version, streaming=True)
+        np.testing.assert_allclose(rows.dense(block_size=7), fast, rtol=1e-6, atol=1e-6)
+        fast = ecn_orig_rerank(q, g, metric=metric, t=t, q=q_nb, chunk_size=chunk_size,
+                               version=version, block_queries=11)
+        ref = dense(q, g, metric, t=t, q=q_nb, method="origdist", version=version)
+        assert fast.dtype == np.float32 and fast.shape == (len(q), len(g))
+        np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
+        rows = ecn_orig_rerank(q, g, metric=metric, t=t, q=q_nb, chunk_size=chunk_size,
+                               version=version, block_queries=11, streaming=True)
+        np.testing.assert_allclose(rows.dense(block_size=5), fast, rtol=1e-6, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------- hand-checked
@@ -46,7 +64,9 @@ def test_hand_checked_four_points():
     # 4 ECN(A, C) = d(B,C) + d(A,C) + d(B,A) + d(A,A) = 2 + 3 + 1 + 0
     # 4 ECN(A, D) = d(B,D) + d(A,D) + d(C,A) + d(B,A) = 6 + 7 + 3 + 1
     expected_orig = np.array([[2 / 4, 6 / 4, 17 / 4]], np.float32)
-    np.testing.assert_allclose(ecn_orig_rerank(q, g, t=1, q=1), expected_orig, atol=1e-6)
+    for version in ("2018", "2020"):  # no ECN value is 0: the versions agree
+        np.testing.assert_allclose(ecn_orig_rerank(q, g, t=1, q=1, version=version),
+                                   expected_orig, atol=1e-6)
     # rank lists of length k = 2: weights A: (A 2, B 1), B: (B 2, A 1), C: (C 2, B 1),
     # D: (D 2, C 1); S = w w^T rows A: 5 4 1 0, B: 4 5 2 0, C: 1 2 5 2, D: 0 0 2 5;
     # min-max per row (C's minimum is 1): R(A, .) = 0 .2 .8 1, R(B, .) = .2 0 .6 1,
@@ -55,10 +75,53 @@ def test_hand_checked_four_points():
     # 4 ECN(A, C) = R(B,C) + R(A,C) + R(B,A) + R(A,A) = .6 + .8 + .2 + 0
     # 4 ECN(A, D) = R(B,D) + R(A,D) + R(C,A) + R(B,A) = 1 + 1 + 1 + .2
     expected_rank = np.array([[0.4 / 4, 1.6 / 4, 3.2 / 4]], np.float32)
-    np.testing.assert_allclose(ecn_rerank(q, g, t=1, q=1, k=2), expected_rank, atol=1e-6)
-    np.testing.assert_allclose(dense(q, g, "euclidean", t=1, q=1, k=2), expected_rank, atol=1e-6)
+    np.testing.assert_allclose(ecn_rerank(q, g, t=1, q=1, k=2, version="2018"), expected_rank,
+                               atol=1e-6)
+    np.testing.assert_allclose(dense(q, g, "euclidean", t=1, q=1, k=2, version="2018"),
+                               expected_rank, atol=1e-6)
     np.testing.assert_allclose(dense(q, g, "euclidean", t=1, q=1, method="origdist"),
                                expected_orig, atol=1e-6)
+    # 2020: -S, and the original distance where the sum is 0:
+    # 4 ECN(A, B) = -(S(B,B) + S(A,B) + S(A,A) + S(B,A)) = -(5 + 4 + 5 + 4)
+    # 4 ECN(A, C) = -(S(B,C) + S(A,C) + S(B,A) + S(A,A)) = -(2 + 1 + 4 + 5)
+    # 4 ECN(A, D) = -(S(B,D) + S(A,D) + S(C,A) + S(B,A)) = -(0 + 0 + 1 + 4)
+    expected_2020 = np.array([[-18 / 4, -12 / 4, -5 / 4]], np.float32)
+    np.testing.assert_allclose(ecn_rerank(q, g, t=1, q=1, k=2), expected_2020, atol=1e-6)
+    np.testing.assert_allclose(dense(q, g, "euclidean", t=1, q=1, k=2), expected_2020,
+                               atol=1e-6)
+
+
+def test_open_ended_match_without_shared_neighbours_ranks_by_original_distance():
+    # The authors' 2020 fix (merge_dist). 1-D, t = q = 1, k = 2: query P = 0 with its
+    # nearest neighbour 0.4 (the only gallery image whose neighbourhood overlaps P's);
+    # three far pairs (20/20.4, 41/40.7, 3.0/2.9), each image the other's nearest
+    # neighbour, so none shares a top-2 neighbour with P. The true match is 2.9 (last
+    # gallery index): the 2018 code gives every non-overlapping pair the value 1 and ranks
+    # it last (by index), the 2020 code ranks it by its distance, second.
+    q = np.array([[0.0]], np.float32)
+    g = np.array([[20.0], [20.4], [0.4], [41.0], [40.7], [3.0], [2.9]], np.float32)
+    d = pairwise_distances(q, g, device="cpu")[0]
+    old = ecn_rerank(q, g, t=1, q=1, k=2, version="2018")[0]
+    new = ecn_rerank(q, g, t=1, q=1, k=2)[0]
+    np.testing.assert_allclose(new, dense(q, g, "euclidean", t=1, q=1, k=2)[0], atol=1e-6)
+    overlap = new < 0
+    zero = ~overlap
+    # the pairs without overlap: the 2018 code gives them all one value (1), so their order
+    # is the gallery index; 2020 gives them their original distance
+    np.testing.assert_array_equal(old[zero], np.ones(zero.sum(), np.float32))
+    np.testing.assert_allclose(new[zero], d[zero], rtol=1e-6)
+    assert overlap.any() and zero.sum() >= 3
+    # every overlapping pair still ranks before every pair without overlap
+    assert new[overlap].max() < new[zero].min()
+    # the true match (index 6, at 2.9) shares nothing with P but is nearer than the
+    # distractors without overlap: it now ranks before them, not after them by index
+    order_new = np.argsort(new, kind="stable")
+    order_old = np.argsort(old, kind="stable")
+    zero_idx = np.flatnonzero(zero)
+    assert 6 in zero_idx
+    nearer_than_match = [j for j in zero_idx if d[j] < d[6]]
+    assert list(order_new).index(6) == overlap.sum() + len(nearer_than_match)
+    assert list(order_old).index(6) > list(order_new).index(6)
 
 
 # ---------------------------------------------------------------------------- fast == dense
@@ -166,6 +229,9 @@ def test_bad_inputs():
                   method="jaccard")
     with pytest.raises(ValueError, match="shapes disagree"):
         ecn_dense(np.zeros((1, 2)), np.zeros((1, 1)), np.zeros((3, 3)), t=1, q=1, k=1)
+    for fn in (ecn_rerank, ecn_orig_rerank):
+        with pytest.raises(ValueError, match="Unknown ECN version '2019'"):
+            fn(q, g, t=1, q=1, version="2019")
 
 
 # ---------------------------------------------------------------------------- registry, CLI
@@ -210,3 +276,28 @@ def test_evaluate_cli_with_ecn(tmp_path, capsys):
         report = json.loads(out.read_text())
         assert report["reranked"]["reranker"] == name
         assert 0.5 <= report["reranked"]["mAP"] <= 1.0
+
+
+# ---------------------------------------------------------------------------- streaming
+
+
+def test_streamed_evaluation_and_shared_neighbours_equal_the_matrix():
+    from reidcore.evaluation import evaluate, evaluate_from_embeddings, search_neighbours
+    from reidcore.evaluation.rerank_kreciprocal import k_reciprocal_rerank
+
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(12, 8))
+    q_pids, g_pids = rng.integers(0, 12, 40), rng.integers(0, 12, 150)
+    q = (centres[q_pids] + 0.8 * rng.normal(size=(40, 8))).astype(np.float32)
+    g = (centres[g_pids] + 0.8 * rng.normal(size=(150, 8))).astype(np.float32)
+    q_cams, g_cams = rng.integers(0, 2, 40), rng.integers(0, 2, 150)
+    # one neighbour search serves both re-rankers
+    nb = search_neighbours(q, g, metric="euclidean", k=26)
+    for fn in (ecn_rerank, ecn_orig_rerank, k_reciprocal_rerank):
+        whole = fn(q, g)
+        np.testing.assert_allclose(fn(q, g, neighbours=nb), whole, rtol=1e-6, atol=1e-6)
+        expected = evaluate(whole, q_pids, g_pids, q_cams, g_cams)
+        got = evaluate_from_embeddings(q, g, q_pids, g_pids, q_cams, g_cams, block_size=9,
+                                       reranker=fn, rerank_options={"neighbours": nb})
+        assert got.mAP == pytest.approx(expected.mAP, abs=1e-9)
+        np.testing.assert_allclose(got.cmc, expected.cmc, atol=1e-12)
