@@ -108,24 +108,23 @@ def _pooled(s: EmbeddingSet, method: str) -> tuple[EmbeddingSet, bool]:
 def evaluate_sets(query: Any, gallery: Any, settings: EvalSettings | None = None):
     """``(EvalResult, re-ranked EvalResult or None, pooled)``: the work of
     :func:`evaluate_embeddings` with the full results (the whole CMC curve)."""
-    from reidcore.evaluation import evaluate, pairwise_distances
+    from reidcore.evaluation.streaming import evaluate_from_embeddings
 
     s = settings or EvalSettings()
     q, g = EmbeddingSet.of(query), EmbeddingSet.of(gallery)
     video = q.tracklets is not None and g.tracklets is not None
     if video:
         (q, _), (g, _) = _pooled(q, s.tracklet_pooling), _pooled(g, s.tracklet_pooling)
-    kw = {"excluder": s.excluder, "ap": s.ap, "average": s.average, "max_rank": s.max_rank}
-    dist = pairwise_distances(q.embs, g.embs, metric=s.metric)
-    result = evaluate(dist, q.pids, g.pids, q.camids, g.camids, **kw)
+    args = (q.embs, g.embs, q.pids, g.pids, q.camids, g.camids, s.excluder, s.max_rank)
+    kw = {"metric": s.metric, "ap": s.ap, "average": s.average}
+    result = evaluate_from_embeddings(*args, **kw)  # query blocks: no n_q x n_g matrix held
     reranked = None
     if s.rerank != "none":
         from reidcore.registry import registry
 
         log.info("re-ranking with %s", s.rerank)
-        reranker = registry("reranker").get(s.rerank)
-        rd = reranker(q.embs, g.embs, metric=s.metric)
-        reranked = evaluate(rd, q.pids, g.pids, q.camids, g.camids, **kw)
+        reranked = evaluate_from_embeddings(*args, reranker=registry("reranker").get(s.rerank),
+                                            **kw)
     return result, reranked, video
 
 

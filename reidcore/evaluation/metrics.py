@@ -16,7 +16,7 @@ import attrs
 import numpy as np
 
 from reidcore.errors import EvaluationError
-from reidcore.evaluation.protocols import Excluder, get_excluder
+from reidcore.evaluation.protocols import Excluder, get_excluder, no_valid_query_message
 
 __all__ = ["EvalResult", "RankProblem", "evaluate", "format_table"]
 
@@ -111,28 +111,6 @@ def _vector(x: Any, name: str, n: int, n_name: str) -> np.ndarray:
             f"{name} must be a 1-D array of length {n} ({n_name}), got shape {a.shape}"
         )
     return a
-
-
-def _no_valid_query_message(name: str, n_q: int, n_with_gallery_match: int) -> str:
-    if n_with_gallery_match == 0:
-        return (
-            f"No valid query: none of the {n_q} queries has a gallery image of its identity "
-            f"(no query pid occurs among the gallery pids). Are query and gallery from the "
-            f"same dataset, and are the pids read the same way for both?"
-        )
-    msg = (
-        f"No valid query: every gallery match of every query was excluded by the {name!r} "
-        f"excluder ({n_with_gallery_match} of {n_q} queries have gallery images of their "
-        f"identity, but none is left after exclusion)."
-    )
-    if name == "market1501":
-        msg += (
-            " market1501 ignores matches taken by the query's own camera and junk (pid -1),"
-            " so every match shares its query's camera: is this a single-camera dataset"
-            " or are the camera ids wrong? Try --excluder none, or diagonal when the query"
-            " set is the gallery set."
-        )
-    return msg
 
 
 def _groups(q_pids: np.ndarray, g_pids: np.ndarray):
@@ -359,7 +337,7 @@ class RankProblem:
         num_valid = int(valid.sum())
         if num_valid == 0:
             n_with_match = int(np.isin(self.q_pids, self.g_pids).sum())
-            raise EvaluationError(_no_valid_query_message(self.name, n_q, n_with_match))
+            raise EvaluationError(no_valid_query_message(self.name, n_q, n_with_match))
         denom = num_valid if self.average == "valid" else n_q
         if self.code_name == "cuhk03":
             cmc = np.cumsum(shot_hist) / (float(self.repeats) * denom)

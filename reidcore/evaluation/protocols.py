@@ -198,7 +198,6 @@ def check_queries(q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray,
         ValueError: ``diagonal`` with query and gallery sets of different sizes.
         UnknownNameError: unknown ``excluder``.
     """
-    from reidcore.evaluation.metrics import _no_valid_query_message
 
     q_pids, q_camids = np.asarray(q_pids, dtype=np.int64), np.asarray(q_camids, dtype=np.int64)
     g_pids, g_camids = np.asarray(g_pids, dtype=np.int64), np.asarray(g_camids, dtype=np.int64)
@@ -212,6 +211,29 @@ def check_queries(q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray,
     n_valid = int(valid.sum())
     if n_valid == 0:
         n_with_match = int(np.isin(q_pids, g_pids).sum())
-        raise EvaluationError(f"{where}: " + _no_valid_query_message(excluder, len(q_pids),
+        raise EvaluationError(f"{where}: " + no_valid_query_message(excluder, len(q_pids),
                                                                      n_with_match))
     return n_valid
+
+
+def no_valid_query_message(name: str, n_q: int, n_with_gallery_match: int) -> str:
+    """Why no query is valid under excluder ``name`` (the evaluator's and the up-front check's message)."""
+    if n_with_gallery_match == 0:
+        return (
+            f"No valid query: none of the {n_q} queries has a gallery image of its identity "
+            f"(no query pid occurs among the gallery pids). Are query and gallery from the "
+            f"same dataset, and are the pids read the same way for both?"
+        )
+    msg = (
+        f"No valid query: every gallery match of every query was excluded by the {name!r} "
+        f"excluder ({n_with_gallery_match} of {n_q} queries have gallery images of their "
+        f"identity, but none is left after exclusion)."
+    )
+    if name == "market1501":
+        msg += (
+            " market1501 ignores matches taken by the query's own camera and junk (pid -1),"
+            " so every match shares its query's camera: is this a single-camera dataset"
+            " or are the camera ids wrong? Try --excluder none, or diagonal when the query"
+            " set is the gallery set."
+        )
+    return msg
