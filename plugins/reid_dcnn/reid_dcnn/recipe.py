@@ -17,7 +17,10 @@ from optimal". With P×K batches it overshoots: on the Market-1501 holdout (Mobi
 still 5.3 after 9 epochs (rank-1 13.8 %). On frozen backbone features the head alone reached
 an identification loss of 2.65 after 600 iterations at lr 0.01 against 3.68 at lr 0.1
 (``benchmarks/dcnn_head_probe.py``, ``benchmarks/results/dcnn_head_probe.json``), so the
-default is lr 0.01 (backbone 0.001); ``--lr 0.1`` restores the seed's.
+default is lr 0.01 (backbone 0.001); ``--lr 0.1`` restores the seed's. After 150 full
+training iterations the pre-fix settings had wrecked the ImageNet features (rank-1 1.7 %,
+mAP 1.6 %, below the untrained network's 13.9 % / 6.2 %); these defaults kept them (11.4 % /
+6.0 %) (``benchmarks/results/dcnn_fix_market1501_holdout.json``).
 """
 
 from __future__ import annotations
