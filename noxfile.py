@@ -24,6 +24,7 @@ PLUGINS = [
     "plugins/reid_pse",
     "plugins/reid_dcnn",
     "plugins/reid_san",
+    "plugins/reid_bot",
 ]
 
 

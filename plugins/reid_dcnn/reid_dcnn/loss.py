@@ -22,19 +22,23 @@ class IdentificationVerificationLoss(nn.Module):
     Forward: ``(outputs {"embedding": (B, D), "logits": (B, C)}, pids (B,))`` → scalar.
     ``last_stats``: ``id_loss``, ``verif_loss``, ``verif_accuracy``, ``positive_fraction``.
 
+    ``dropout``, ``normalize`` and ``hidden`` configure the
+    :class:`~reid_dcnn.verification.VerificationHead` (the seed's: 0.75, True, True).
+
     Raises:
         ValueError: ``alpha < 0``.
     """
 
     def __init__(self, dim: int = 512, alpha: float = 1.0, layer: str = "product",
-                 positive_ratio: float = 0.5, dropout: float = 0.5, label_smoothing: float = 0.0):
+                 positive_ratio: float = 0.5, dropout: float = 0.75, label_smoothing: float = 0.0,
+                 normalize: bool = True, hidden: bool = True):
         super().__init__()
         if alpha < 0:
             raise ValueError(f"alpha (verification weight) must be >= 0, got {alpha}")
         self.alpha = float(alpha)
         self.positive_ratio = float(positive_ratio)
         self.label_smoothing = float(label_smoothing)
-        self.verification = VerificationHead(dim, layer, dropout)
+        self.verification = VerificationHead(dim, layer, dropout, normalize, hidden)
         self.last_stats: dict[str, float] = {}
 
     def forward(self, outputs: Mapping[str, torch.Tensor], pids: torch.Tensor) -> torch.Tensor:

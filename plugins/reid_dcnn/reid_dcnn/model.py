@@ -11,10 +11,10 @@ from reidcore.registry import create_backbone
 class DCNN(nn.Module):
     """One branch of the identification + verification network (both branches share it).
 
-    Backbone feature map → global average pool → FC(C, 512) + BN + ReLU + Dropout (the
-    bottleneck; its 512-d output before dropout is the pedestrian descriptor) → identity
-    classifier FC(512, num_classes). Zheng et al. TOMM 2017, Sec. 3 and Fig. 2, with layumi's
-    bottleneck.
+    Backbone feature map → global average pool → FC(C, 512) + BN (the bottleneck; its 512-d
+    output is the pedestrian descriptor) → Dropout → identity classifier FC(512, num_classes).
+    Zheng et al. TOMM 2017, Sec. 3 and Fig. 2, with layumi's bottleneck (``ClassBlock(2048,
+    class_num, relu=False)`` in the seed's ``model.py``: no non-linearity after the BN).
 
     Args:
         backbone: registered backbone name (ResNet-50 in the paper).
@@ -22,6 +22,8 @@ class DCNN(nn.Module):
         embedding_dim: descriptor size (512).
         num_classes: training identities; 0 builds no classifier.
         dropout: dropout probability after the bottleneck (0.5).
+        relu: a ReLU after the bottleneck's BN (default False, as the seed; True zeroes half
+            of the descriptor, which the identity classifier and the verification then lack).
 
     Forward: images ``(B, 3, H, W)`` → ``{"embedding": (B, 512) float32}`` plus, in training
     mode with ``num_classes > 0``, ``"logits"`` ``(B, num_classes)``.
@@ -29,13 +31,13 @@ class DCNN(nn.Module):
 
     def __init__(self, backbone: str = "resnet50", pretrained: str = "imagenet",
                  embedding_dim: int = 512, num_classes: int = 0, dropout: float = 0.5,
-                 in_channels: int = 3):
+                 in_channels: int = 3, relu: bool = False):
         super().__init__()
         self.backbone = create_backbone(backbone, pretrained=pretrained, in_channels=in_channels)
         self.bottleneck = nn.Sequential(
             nn.Linear(self.backbone.out_channels, embedding_dim),
             nn.BatchNorm1d(embedding_dim),
-            nn.ReLU(inplace=True),
+            *([nn.ReLU(inplace=True)] if relu else []),
         )
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(embedding_dim, num_classes) if num_classes > 0 else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 LAYERS = ("product", "square")
 
@@ -11,9 +12,14 @@ LAYERS = ("product", "square")
 class VerificationHead(nn.Module):
     """Same/different-identity classifier on a pair of descriptors.
 
-    ``layer="product"``: ``f = x * y`` (layumi's PyTorch version, default); ``"square"``:
-    ``f = (x - y)^2`` (the paper's square layer, Zheng et al. TOMM 2017, Sec. 3.2, eq. 3).
-    Both are symmetric in ``(x, y)``. Then dropout and FC(dim, 2).
+    The descriptors are L2-normalised first (``normalize=True``, the seed's ``model.py``:
+    ``ClassBlock`` returns ``f / ||f||`` and the verification sees ``pf * f``), so the layer's
+    output is bounded whatever the descriptors' scale. ``layer="product"``: ``f = x * y``
+    (layumi's PyTorch version, default); ``"square"``: ``f = (x - y)^2`` (the paper's square
+    layer, Zheng et al. TOMM 2017, Sec. 3.2, eq. 3). Both are symmetric in ``(x, y)``. Then,
+    as the seed's ``verif_net`` (``ClassBlock(512, 2, dropout=0.75)``) when ``hidden=True``:
+    FC(dim, dim) + BN → dropout → FC(dim, 2) initialised ``N(0, 0.001^2)``; with
+    ``hidden=False`` dropout and FC(dim, 2) (PyTorch's default initialisation).
 
     Forward: ``x (N, D), y (N, D)`` → logits ``(N, 2)`` (class 1 = same identity).
 
@@ -21,16 +27,34 @@ class VerificationHead(nn.Module):
         ValueError: unknown ``layer``.
     """
 
-    def __init__(self, dim: int = 512, layer: str = "product", dropout: float = 0.5):
+    def __init__(self, dim: int = 512, layer: str = "product", dropout: float = 0.75,
+                 normalize: bool = True, hidden: bool = True):
         super().__init__()
         if layer not in LAYERS:
             raise ValueError(f"unknown verification layer {layer!r}; known: {', '.join(LAYERS)}")
         self.layer = layer
+        self.normalize = bool(normalize)
+        self.hidden = None
+        if hidden:
+            self.hidden = nn.Sequential(nn.Linear(dim, dim), nn.BatchNorm1d(dim))
+            nn.init.kaiming_normal_(self.hidden[0].weight, a=0, mode="fan_out")
+            nn.init.zeros_(self.hidden[0].bias)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(dim, 2)
+        if hidden:
+            nn.init.normal_(self.fc.weight, std=0.001)
+            nn.init.zeros_(self.fc.bias)
+
+    def pair_feature(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The square/product layer's output ``(N, D)`` (after the optional L2 normalisation)."""
+        if self.normalize:
+            x, y = F.normalize(x, dim=1), F.normalize(y, dim=1)
+        return x * y if self.layer == "product" else (x - y).pow(2)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        f = x * y if self.layer == "product" else (x - y).pow(2)
+        f = self.pair_feature(x, y)
+        if self.hidden is not None:
+            f = self.hidden(f)
         return self.fc(self.dropout(f))
 
 

@@ -25,7 +25,46 @@ def test_verification_is_symmetric(layer):
 def test_square_layer_differs_from_product():
     head = VerificationHead(4, "square").eval()
     x = torch.ones(1, 4)
-    assert torch.allclose(head(x, x), head.fc(torch.zeros(1, 4)))
+    assert torch.equal(head.pair_feature(x, x), torch.zeros(1, 4))
+    product = VerificationHead(4, "product").eval()
+    assert torch.allclose(product.pair_feature(x, x), torch.full((1, 4), 0.25))  # normalised
+
+
+@pytest.mark.parametrize("layer", ["product", "square"])
+def test_verification_ignores_the_descriptor_scale(layer):
+    """The seed verifies L2-normalised descriptors: the pair term is bounded at any scale.
+
+    Unnormalised, ``x * y`` of 512-d descriptors grew with their norm and the
+    verification gradient swamped the identification loss's (the dcnn bug of issue 16).
+    """
+    torch.manual_seed(0)
+    head = VerificationHead(16, layer).eval()
+    x, y = torch.randn(5, 16), torch.randn(5, 16)
+    assert torch.allclose(head(x, y), head(30 * x, 0.1 * y), atol=1e-5)
+    assert head.pair_feature(30 * x, 30 * y).abs().sum(1).max() <= 4.0 + 1e-5  # |x^ - y^|^2 <= 4
+    old = VerificationHead(16, layer, dropout=0.5, normalize=False, hidden=False).eval()
+    assert not torch.allclose(old(x, y), old(30 * x, 0.1 * y))
+
+
+def test_verification_head_is_the_seeds_verif_net():
+    head = VerificationHead(512)
+    assert head.dropout.p == 0.75 and head.normalize
+    assert isinstance(head.hidden[0], torch.nn.Linear) and head.hidden[0].out_features == 512
+    assert isinstance(head.hidden[1], torch.nn.BatchNorm1d)
+    assert head.fc.weight.std().item() == pytest.approx(0.001, rel=0.2)
+    assert torch.equal(head.fc.bias, torch.zeros(2))
+
+
+def test_descriptor_has_no_relu_by_default():
+    """The seed's ClassBlock(relu=False): the descriptor is the BN output, signed."""
+    torch.manual_seed(0)
+    model = create_model("dcnn", backbone="resnet18", pretrained="none", num_classes=5).eval()
+    with torch.no_grad():
+        emb = model(torch.randn(4, 3, 64, 32))["embedding"]
+    assert (emb < 0).any()
+    assert not any(isinstance(m, torch.nn.ReLU) for m in model.bottleneck)
+    relu = create_model("dcnn", backbone="resnet18", pretrained="none", relu=True)
+    assert isinstance(relu.bottleneck[-1], torch.nn.ReLU)
 
 
 @pytest.mark.parametrize("ratio", [0.0, 0.25, 0.5, 1.0])
@@ -71,6 +110,10 @@ def test_recipe_defaults_follow_the_seed():
     cfg = get_recipe("dcnn").default_config()
     assert cfg.batch_p * cfg.batch_k == 32 and cfg.optimizer == "sgd"
     assert cfg.embedding_dim == 512 and cfg.alpha == 1.0 and cfg.verification_layer == "product"
+    assert cfg.dropout == 0.5 and not cfg.bottleneck_relu
+    # issue 16: the seed's lr 0.1 overshot with P×K batches (benchmarks/dcnn_head_probe.py)
+    assert cfg.lr == 0.01 and cfg.backbone_lr_factor == 0.1 and cfg.momentum == 0.9
+    assert cfg.verification_normalize and cfg.verification_hidden and cfg.verification_dropout == 0.75
     assert cfg.flip_augment and cfg.aggregator == "normalized_mean"
 
 

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Every recipe (trinet, dcnn, pose-maps, pse, san, bot) and the plain reference
+# (benchmarks/reference/bot_reference.py) on the real Market-1501 holdout split at ONE training
+# budget, two seeds each, with and without re-ranking (k-reciprocal; ECN for pse), collected
+# into benchmarks/results/recipes_market1501_holdout.json (mean and spread per recipe) by
+# benchmarks/collect_recipe_results.py. Same backbone and input for all: MobileNetV2 ImageNet
+# features, 128×64. Each recipe keeps its paper's schedule; --fit-schedule-to-budget times the
+# first iterations and scales the iteration count (warm-up, decay points, stages) so the whole
+# schedule fits --max-train-minutes. The reference lays the same schedule over its budget itself.
+#
+#   benchmarks/recipes_market1501_holdout.sh                 # everything: 7 × 2 runs × MINUTES
+#   RECIPES="reference bot" SEEDS=0 MINUTES=6 benchmarks/recipes_market1501_holdout.sh
+#
+# Needs ../shared/data/market1501-holdout and ../shared/weights (see ../shared/data/README.md).
+# Finished runs (report.json present) are skipped; interrupted ones resume.
+# Environment: DATA, WEIGHTS, MINUTES (15), SEEDS ("0 1"), RECIPES, EXP_ROOT, RESULT.
+# SAN first trains SAN-PG on synthetic textures and predicts the holdout's textures once
+# (PG_ITERS, PG_MINUTES; not counted in SAN's budget), as benchmarks/san_market1501_holdout.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data/market1501-holdout}
+WEIGHTS=${WEIGHTS:-../shared/weights/mobilenet_v2_imagenet_features.pth}
+MINUTES=${MINUTES:-15}
+SEEDS=${SEEDS:-0 1}
+RECIPES=${RECIPES:-reference trinet dcnn pose-maps pse san bot}
+ROOT=${EXP_ROOT:-experiments/recipes-market1501-holdout}
+RESULT=${RESULT:-benchmarks/results/recipes_market1501_holdout.json}
+PG_ITERS=${PG_ITERS:-600}
+PG_MINUTES=${PG_MINUTES:-10}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+mkdir -p "$ROOT"
+
+BASE=(--backbone mobilenet_v2 --pretrained "$WEIGHTS" --height 128 --width 64 --cache-images
+      --workers 0 --no-progress --no-tensorboard --log-every 50 --checkpoint-every 500
+      --max-train-minutes "$MINUTES" --fit-schedule-to-budget)
+
+san_textures() {  # SAN-PG on synthetic textures, then the holdout's predicted textures (once)
+  local pg=$ROOT/san-pg
+  local cmd=(python -m reidcore train san-pg --dataset synthetic-textures --backbone mobilenet_v2
+             --pretrained "$WEIGHTS" --height 128 --width 64 --last-stride 1 --texture-size 64
+             --decoder-width 128 --cache-images --workers 0 --no-progress --log-every 50
+             --iterations "$PG_ITERS" --lr 1e-3 --milestones $(( PG_ITERS * 2 / 3 ))
+             --checkpoint-every 1000 --max-train-minutes "$PG_MINUTES" --experiment "$pg")
+  if [ ! -d "$ROOT/texture_market1501" ]; then
+    if [ -f "$pg/args.json" ]; then "${cmd[@]}" --resume; else "${cmd[@]}"; fi
+    python -m reidcore san textures --model "$pg" --input "$DATA/bounding_box_train" \
+      --output "$ROOT/texture_market1501" --size 64
+  fi
+}
+
+recipe_args() {  # RECIPE -> the flags of its run (dataset, batch, re-ranker, its own extras)
+  case $1 in
+    trinet)    echo --dataset market1501 --batch-p 16 --batch-k 4 --rerank k-reciprocal ;;
+    dcnn)      echo --dataset market1501 --rerank k-reciprocal ;;  # its own P×K 8×4 (batch 32)
+    pose-maps) echo --dataset market1501-pose-maps --batch-p 16 --batch-k 4 --rerank k-reciprocal ;;
+    pse)       echo --dataset market1501-pose-maps --batch-p 16 --batch-k 4 --rerank ecn ;;
+    san)       echo --dataset market1501 --last-stride 1 --texture-size 64 --decoder-width 128 \
+                    --textures "$ROOT/texture_market1501" --rerank k-reciprocal ;;
+    bot)       echo --dataset market1501 --rerank k-reciprocal ;;
+    *) echo "unknown recipe $1" >&2; return 1 ;;
+  esac
+}
+
+for RECIPE in $RECIPES; do
+  [ "$RECIPE" = san ] && san_textures
+  for SEED in $SEEDS; do
+    EXP=$ROOT/$RECIPE-seed$SEED
+    if [ -f "$EXP/report.json" ]; then echo "done: $EXP"; continue; fi
+    if [ "$RECIPE" = reference ]; then
+      CMD=(python benchmarks/reference/bot_reference.py --data "$DATA" --weights "$WEIGHTS"
+           --minutes "$MINUTES" --seed "$SEED" --output "$EXP/reference.json"
+           --embeddings-dir "$EXP/embeddings")
+      mkdir -p "$EXP"
+      echo "${CMD[*]}" > "$EXP/command.txt"
+      "${CMD[@]}" | tee "$EXP/train.log"
+      python -m reidcore evaluate --experiment "$EXP" --metric cosine --rerank k-reciprocal \
+        --output "$EXP/report.json"
+      continue
+    fi
+    # shellcheck disable=SC2046  # recipe_args is a list of flags
+    CMD=(python -m reidcore run "$RECIPE" --data "$DATA" "${BASE[@]}" $(recipe_args "$RECIPE")
+         --seed "$SEED" --experiment "$EXP")
+    if [ -f "$EXP/args.json" ]; then
+      python -m reidcore run --resume --experiment "$EXP"
+    else
+      "${CMD[@]}"
+    fi
+    echo "${CMD[*]}" > "$EXP/command.txt"
+  done
+done
+python benchmarks/collect_recipe_results.py "$ROOT" "$RESULT" --minutes "$MINUTES"
