@@ -56,6 +56,7 @@ FIRST_PARTY = {
                  "csv-pose-maps", "duke-pose-maps", "folder-pose-maps", "rap", "ecn", "ecn-orig"},
     "reid-dcnn": {"dcnn"},
     "reid-san": {"san", "san-pg", "pit", "synthetic-textures"},
+    "reid-bot": {"bot", "center"},
 }
 
 

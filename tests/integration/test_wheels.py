@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DISTS = [".", "plugins/reid_datasets", "plugins/reid_trinet", "plugins/reid_pse",
-         "plugins/reid_dcnn", "plugins/reid_san", "docs/example-plugin"]
+         "plugins/reid_dcnn", "plugins/reid_san", "plugins/reid_bot", "docs/example-plugin"]
 UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 
 pytestmark = [
@@ -47,7 +47,7 @@ def venv_python(tmp_path_factory) -> Path:
     wheels = sorted(dist.glob("*.whl"))
     names = {w.name.split("-")[0] for w in wheels}
     assert names == {"reidcore", "reid_datasets", "reid_trinet", "reid_pse", "reid_dcnn",
-                     "reid_san", "reid_example"}, names
+                     "reid_san", "reid_bot", "reid_example"}, names
     sh(UV, "venv", "--python", sys.executable, tmp / "venv")
     python = tmp / "venv" / "bin" / "python"
     sh(UV, "pip", "install", "--python", python, *wheels, "pytest")
