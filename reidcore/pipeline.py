@@ -219,9 +219,36 @@ def _build_first(recipe: Recipe, cfg: TrainConfig, stages, split: Split, resume_
         if st_dir is not None:
             check_loadable(model, st_dir)
             retention.check_can_continue(st_dir, st_cfg.iterations)
+        elif i == 0:
+            _check_training_setup(model, st_cfg)
         if i == 0:
             first = model
     return first
+
+
+def _check_training_setup(model, cfg: TrainConfig) -> None:
+    """What the trainer checks before its first iteration, checked before the folder exists:
+    ``--init-checkpoint`` is readable and fits (``--checkpoint-exclude-scopes``), and every
+    ``--trainable-scopes`` scope names parameters of ``model`` (which is left initialised
+    and scoped as training will).
+
+    Raises:
+        ExperimentError: the init checkpoint is missing.
+        ValueError: it does not fit, or a scope matches no parameter.
+    """
+    from reidcore.engine import scopes
+    from reidcore.errors import ExperimentError
+
+    if cfg.init_checkpoint and cfg.init_checkpoint != "previous":
+        logger = logging.getLogger("reidcore")
+        quiet, logger.disabled = logger.disabled, True  # train() logs what it restores
+        try:
+            scopes.load_init_checkpoint(model, cfg.init_checkpoint, cfg.checkpoint_exclude_scopes)
+        except FileNotFoundError as exc:
+            raise ExperimentError(str(exc)) from exc
+        finally:
+            logger.disabled = quiet
+    scopes.apply_trainable_scopes(model, cfg.trainable_scopes)
 
 
 def _run_single(recipe_name, recipe, cfg, split, exp_dir, device, model, state, *,
@@ -314,11 +341,12 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
         else:
             model = st_recipe.build_model(st_cfg, st_split.num_train_pids)
         if eval_untrained and i == len(stages) - 1:
+            state["phase"] = "untrained evaluation"
             _eval_untrained(model, st_recipe, stage.recipe, st_cfg, st_split, exp_dir, device)
         if cfg.max_train_minutes and i == len(stages) - 1:  # the last stage gets what is left
             spent = sum(o["seconds"] for o in outcomes) / 60
             st_cfg = attrs.evolve(st_cfg, max_train_minutes=max(cfg.max_train_minutes - spent, 0.01))
-        state["trained"] = True
+        state["phase"], state["trained"] = f"stage {stage.name}", True
         outcome = _train_stage(train, st_recipe, st_cfg, st_split, st_dir, model)
         outcomes.append({"stage": stage.name, "recipe": stage.recipe, **attrs.asdict(outcome)})
         if distributed.is_main() and not cfg.keep_stage_checkpoints:

@@ -169,6 +169,20 @@ def test_failure_before_training_leaves_no_folder(plugin, tmp_path, capsys):
     assert not exp.exists()
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--init-checkpoint", "no-such-checkpoint.pt"], "does not exist"),
+    (["--trainable-scopes", "no_such_layer"], "matches no parameter"),
+])
+def test_training_setup_errors_leave_no_folder(plugin, data, tmp_path, capsys, flags, message):
+    # issue 13: these failed inside the trainer, after the folder was made (a traceback for
+    # a missing --init-checkpoint) and left a folder with a failed report behind
+    exp = tmp_path / "exp"
+    assert main(["run", "tiny", "--dataset", "tiny", "--data", str(data), "--experiment",
+                 str(exp), *TINY, *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not exp.exists()
+
+
 def test_new_run_into_a_folder_with_checkpoints_refuses(plugin, data, tmp_path, capsys):
     exp = tmp_path / "exp"
     (exp / "checkpoints").mkdir(parents=True)
