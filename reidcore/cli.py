@@ -32,7 +32,8 @@ def _command_lines() -> list[str]:
         from reidcore.registry import registry
 
         reg = registry("command")
-        return [f"  {n:<10} {command_summary(reg.entry(n).target) or '(a command of plugin ' + repr(reg.entry(n).plugin) + ')'}"
+        return [f"  {n:<10} "
+                + (command_summary(reg.entry(n).target) or f"(command of plugin {reg.entry(n).plugin!r})")
                 for n in reg.names()]
     except Exception:  # noqa: BLE001 - help must print even with a broken plugin
         return ["  (plugins may add verbs: python -m reidcore list commands)"]
