@@ -151,11 +151,10 @@ def generate_textures(generator: torch.nn.Module, images: Sequence[Path], output
     """
     from torch.utils.data import DataLoader
 
-    from reidcore.interrupts import Interrupted, interruptible
-
     from reidcore.data.dataset import ImageDataset
     from reidcore.data.records import Sample
     from reidcore.data.transforms import to_normalized
+    from reidcore.interrupts import Interrupted, interruptible
 
     if size is not None and size < 1:
         raise ValueError(f"texture size must be >= 1, got {size}")

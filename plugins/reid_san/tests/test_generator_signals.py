@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from reid_san.generator import generate_textures
+
 from reidcore.interrupts import Interrupted
 
 
@@ -57,6 +57,7 @@ def test_a_signal_stops_after_whole_files_and_a_rerun_writes_the_rest(tmp_path, 
 
 def test_san_textures_command_exits_143_with_one_line(tmp_path, monkeypatch, capsys):
     import reid_san.generator as generator_module
+
     from reidcore.cli import main
 
     images, out = _images(tmp_path / "in"), tmp_path / "tex"
