@@ -153,7 +153,7 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
         log.info("reidcore %s: %s recipe %r in %s", __version__, "resuming" if resume else "running",
                  recipe_name, exp_dir)
         with distributed.main_first():  # a reader may write a cache folder on first use
-            split = load_dataset(cfg.dataset, cfg.data, **cfg.dataset_options)  # readers log their one-line summary
+            split = _load_split(cfg)  # readers log their one-line summary
         device = distributed.setup(cfg.device)
         stages = recipe.stages(cfg)
         state["phase"] = "building the model"
@@ -191,6 +191,24 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
             else:
                 exp.mark_failed(exc, state["phase"])
             raise
+
+
+def _load_split(cfg: TrainConfig) -> Split:
+    """``load_dataset`` with the config's reader options. A reader that forwards ``**kwargs``
+    accepts any key at parse time; a key its base reader lacks is reported as a bad
+    ``--dataset-option`` (a ``ReidError``), not a ``TypeError`` traceback."""
+    import re
+
+    from reidcore.errors import ReidError
+
+    try:
+        return load_dataset(cfg.dataset, cfg.data, **cfg.dataset_options)
+    except TypeError as exc:
+        found = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if not found or found.group(1) not in cfg.dataset_options:
+            raise
+        raise ReidError(f"dataset {cfg.dataset!r} does not take the option {found.group(1)!r} "
+                        f"(--dataset-option): {exc}") from exc
 
 
 def _build_first(recipe: Recipe, cfg: TrainConfig, stages, split: Split, resume_dir: Path | None):

@@ -291,6 +291,30 @@ def test_dataset_options_are_checked_against_the_reader(plugin, data, tmp_path, 
         assert not exp.exists()
 
 
+def test_an_option_the_forwarding_readers_base_lacks_is_a_clear_error(plugin, data, tmp_path,
+                                                                       capsys):
+    # issue 13: synthetic-pose-maps forwards **kwargs to read_synthetic, so any key passed
+    # the parser and `--dataset-option colour=red` ended in a TypeError traceback (exit 1)
+    import types
+
+    from reidcore.hookspecs import hookimpl
+    from reidcore.testing import registered_plugin
+
+    def base(root, *, seed: int = 0):
+        return plugin.read_tiny(root)
+
+    def forwarding(root, **kwargs):
+        return base(root, **kwargs)
+
+    module = types.SimpleNamespace(reid_datasets=hookimpl(lambda: {"fwd": forwarding}))
+    with registered_plugin(module, "fwd"):
+        exp = tmp_path / "exp"
+        assert main(["run", "tiny", "--dataset", "fwd", "--data", str(data), "--experiment",
+                     str(exp), *TINY, "--dataset-option", "colour=red"]) == 2
+        assert "does not take the option 'colour'" in capsys.readouterr().err
+        assert not exp.exists()
+
+
 def test_list_datasets_shows_options_and_a_dataset_protocol_is_the_default(plugin, data,
                                                                           tmp_path, capsys,
                                                                           monkeypatch):
