@@ -55,6 +55,9 @@ def remove_stage_checkpoints(stage_dir: Path, outcome: dict[str, Any], successor
                                                     "had a checkpoint of its own"})
     for _it, path in found:
         path.unlink(missing_ok=True)
+    folder = stage_dir / checkpoint.CHECKPOINT_DIR
+    if not any(folder.iterdir()):
+        folder.rmdir()
     return True
 
 

@@ -50,6 +50,7 @@ def test_a_finished_staged_run_keeps_the_final_weights_only(plugin, data, tmp_pa
         "stages/1-head/args.json", "stages/1-head/outcome.json",
         "stages/2-all/args.json", "stages/2-all/checkpoints/checkpoint-0000003.pt",
         "train.log"]
+    assert not (exp / "stages" / "1-head" / "checkpoints").exists()
     outcome = json.loads((exp / "stages" / "1-head" / "outcome.json").read_text())
     assert outcome["iteration"] == 2 and outcome["stopped"] == "done"
     final = torch.load(exp / "stages" / "2-all" / "checkpoints" / "checkpoint-0000003.pt",

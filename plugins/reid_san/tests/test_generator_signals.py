@@ -59,7 +59,9 @@ def test_san_textures_command_exits_143_with_one_line(tmp_path, monkeypatch, cap
     import reid_san.generator as generator_module
 
     from reidcore.cli import main
+    from reidcore.experiment import setup_logging
 
+    setup_logging(None)  # log to this test's stdout, not a stream an earlier test closed
     images, out = _images(tmp_path / "in"), tmp_path / "tex"
     painter = Painter(kill_at=2)
     monkeypatch.setattr(generator_module, "load_texture_generator",
