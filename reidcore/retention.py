@@ -63,13 +63,15 @@ def remove_stage_checkpoints(stage_dir: Path, outcome: dict[str, Any], successor
 
 def keep_final_weights(train_dir: Path) -> Path | None:
     """Delete all but the newest checkpoint of ``train_dir`` and rewrite that one with the
-    weights alone (:data:`WEIGHTS_KEYS`, plus ``"weights_only": True``). Returns its path
-    (None when there is no checkpoint). The model digest is unchanged."""
+    weights alone (:data:`WEIGHTS_KEYS`, plus ``"weights_only": True``). Returns its path,
+    or None when there was nothing to change. The model digest is unchanged."""
     found = checkpoint.list_checkpoints(train_dir)
     if not found:
         return None
     newest = found[-1][1]
     state = _load(newest)
+    if state.get("weights_only") and len(found) == 1:
+        return None
     if not state.get("weights_only"):
         import torch
 

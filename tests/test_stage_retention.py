@@ -72,6 +72,7 @@ def test_a_finished_staged_run_keeps_the_final_weights_only(plugin, data, tmp_pa
     assert main(["run", "--resume", "--experiment", str(exp)]) == 0
     out = capsys.readouterr().out
     assert "finished earlier at iteration 2" in out and "using its final weights" in out
+    assert "kept the final weights only" not in out  # nothing left to change
     again = json.loads((exp / "report.json").read_text())
     assert again["checkpoint"]["model_sha256"] == report["checkpoint"]["model_sha256"]
     assert [s["iteration"] for s in again["stages"]] == [2, 3]
