@@ -81,7 +81,7 @@ def demo(session: nox.Session) -> None:
         "--batch-p", "16", "--batch-k", "4", "--view-iterations", "60",
         "--new-layers-iterations", "60", "--iterations", "300", "--decay-start-iteration", "150",
         "--lr", "1e-3", "--cache-images", "--workers", "0", "--rerank", "ecn",
-        "--checkpoint-every", "200", "--log-every", "100", "--eval-untrained", "--no-progress",
+        "--checkpoint-every", "200", "--log-every", "20", "--eval-untrained", "--no-progress",
         "--experiment", f"experiments/demo-{os.getpid()}",
         *session.posargs,
     )

@@ -36,9 +36,37 @@ def _command_lines() -> list[str]:
         from reidcore.registry import registry
 
         reg = registry("command")
-        return [f"  {n:<10} (command of plugin {reg.entry(n).plugin!r})" for n in reg.names()]
+        return [f"  {n:<10} "
+                + (command_summary(reg.entry(n).target) or f"(command of plugin {reg.entry(n).plugin!r})")
+                for n in reg.names()]
     except Exception:  # noqa: BLE001 - help must print even with a broken plugin
         return ["  (plugins may add verbs: python -m reidcore list commands)"]
+
+
+def command_summary(target: object) -> str:
+    """A command's one-line summary from its module's docstring, read without importing the
+    module (``"``python -m reidcore export``: a model as ONNX."`` → ``"a model as ONNX"``);
+    ``""`` when there is none."""
+    import ast
+    import importlib.util
+    import inspect
+    import re
+    from pathlib import Path
+
+    try:
+        if isinstance(target, str):
+            spec = importlib.util.find_spec(target.split(":")[0])
+            if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+                return ""
+            doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8")))
+        else:
+            doc = inspect.getdoc(target)
+    except Exception:  # noqa: BLE001 - a broken plugin must not break --help
+        return ""
+    line = (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
+    if "``:" in line:
+        line = line.split("``:", 1)[1]
+    return re.sub(r"\s*\([^)]*\)", "", line).replace("``", "").strip().rstrip(".")
 
 
 def _top_help() -> str:

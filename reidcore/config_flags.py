@@ -105,9 +105,10 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> Non
             groups[group_name] = parser.add_argument_group(group_name)
         default = f.default
         shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+        shown = "" if shown is None or shown in ("", {}) else f" [{shown}]"  # no empty "[]"
         groups[group_name].add_argument(
             "--" + f.name.replace("_", "-"), dest=f.name, default=argparse.SUPPRESS,
-            help=f"{spec.get('help', '')}{_bounds(spec)} [{shown}]", **_flag_kwargs(f, spec),
+            help=f"{spec.get('help', '')}{_bounds(spec)}{shown}", **_flag_kwargs(f, spec),
         )
 
 

@@ -7,7 +7,11 @@ Layout::
       train.log              everything logged by training and evaluation (errors included)
       checkpoints/           checkpoint-NNNNNNN.pt (newest two kept)   (single-stage recipes)
       stages/NAME/           one sub-experiment per stage of a staged recipe (its own
-                             args.json, train.log and checkpoints/), trained in name order
+                             args.json and checkpoints/), trained in name order; unless
+                             --keep-stage-checkpoints, a stage's checkpoints are removed once
+                             the next stage has its own (outcome.json records how it ended)
+                             and a finished run keeps its final weights only
+                             (:mod:`reidcore.retention`)
       embeddings/            query.h5, gallery.h5 of the experiment's own dataset
       other-embeddings/      ``embed`` of another dataset (never mixed with the above)
       report.json            CMC rank-1/5/10/20, mAP, query counts, training summary, the

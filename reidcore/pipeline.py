@@ -20,19 +20,22 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from reidcore import __version__, experiment
+from reidcore import __version__, experiment, retention
 from reidcore.data.records import Split
 from reidcore.data.verify import verify_split
+from reidcore.heartbeat import Heartbeat
 from reidcore.interrupts import Interrupted, interruptible
 from reidcore.recipe import Recipe, TrainConfig, check_registered
 from reidcore.registry import get_recipe, load_dataset
 
 log = logging.getLogger("reidcore")
+HEARTBEAT_SECONDS = 25.0  # a line at least this often without a progress bar (issue 13)
 
 
 def _ids(samples, part: str):
@@ -145,47 +148,69 @@ def run(recipe_name: str, cfg: TrainConfig, exp_dir: Path, *, resume: bool = Fal
         logger.addHandler(buffer)
     else:  # only rank 0 writes train.log; the others print warnings and errors
         logger.setLevel(logging.WARNING)
-    log.info("reidcore %s: %s recipe %r in %s", __version__, "resuming" if resume else "running",
-             recipe_name, exp_dir)
-    with distributed.main_first():  # a reader may write a cache folder on first use
-        split = load_dataset(cfg.dataset, cfg.data, **cfg.dataset_options)  # readers log their one-line summary
-        verify_split(split, cfg.excluder if evaluate_after else None)  # bad images, no valid query
-    device = distributed.setup(cfg.device)
-    stages = recipe.stages(cfg)
-    first = _build_first(recipe, cfg, stages, split, exp_dir if resume else None)
+    state = {"phase": "reading the dataset", "trained": False}
+    bar = cfg.progress and sys.stdout.isatty()  # the trainer's progress bar shows activity
+    with Heartbeat(lambda: state["phase"], HEARTBEAT_SECONDS, enabled=main and not bar):
+        log.info("reidcore %s: %s recipe %r in %s", __version__, "resuming" if resume else "running",
+                 recipe_name, exp_dir)
+        with distributed.main_first():  # a reader may write a cache folder on first use
+            split = _load_split(cfg)  # readers log their one-line summary
+            verify_split(split, cfg.excluder if evaluate_after else None)  # bad images, no query
+        device = distributed.setup(cfg.device)
+        stages = recipe.stages(cfg)
+        state["phase"] = "building the model"
+        first = _build_first(recipe, cfg, stages, split, exp_dir if resume else None)
 
-    created = not resume and not exp_dir.exists()
-    exp = experiment.Experiment(exp_dir, recipe_name, cfg.to_json())
-    if main:
-        if resume:
-            previous = experiment.Experiment.open(exp_dir).update_config(cfg.to_json())
-            if previous:
-                log.info("--resume changed %s (args.json 'history' keeps the previous values)",
-                         ", ".join(f"{k}: {v!r} -> {getattr(cfg, k)!r}" for k, v in previous.items()))
-        else:
-            exp = experiment.Experiment.create(exp_dir, recipe_name, cfg.to_json())
-        _start_log(exp_dir, buffer)
-    state = {"phase": "setup", "trained": False}
-    try:
-        if stages:
-            return _run_stages(recipe_name, stages, cfg, split, exp_dir, device, first, state,
+        created = not resume and not exp_dir.exists()
+        exp = experiment.Experiment(exp_dir, recipe_name, cfg.to_json())
+        if main:
+            if resume:
+                previous = experiment.Experiment.open(exp_dir).update_config(cfg.to_json())
+                if previous:
+                    log.info("--resume changed %s (args.json 'history' keeps the previous values)",
+                             ", ".join(f"{k}: {v!r} -> {getattr(cfg, k)!r}" for k, v in previous.items()))
+            else:
+                exp = experiment.Experiment.create(exp_dir, recipe_name, cfg.to_json())
+            _start_log(exp_dir, buffer)
+        state["phase"] = "setup"
+        try:
+            if stages:
+                return _run_stages(recipe_name, stages, cfg, split, exp_dir, device, first, state,
+                                   eval_untrained=eval_untrained, evaluate_after=evaluate_after)
+            return _run_single(recipe_name, recipe, cfg, split, exp_dir, device, first, state,
                                eval_untrained=eval_untrained, evaluate_after=evaluate_after)
-        return _run_single(recipe_name, recipe, cfg, split, exp_dir, device, first, state,
-                           eval_untrained=eval_untrained, evaluate_after=evaluate_after)
-    except Interrupted as stop:
-        log.info("%s; continue with: python -m reidcore %s --resume --experiment %s", stop,
-                 "run" if evaluate_after else "train", exp_dir)
-        return stop.exit_code
-    except BaseException as exc:
-        if isinstance(exc, SystemExit | KeyboardInterrupt) or not main:
+        except Interrupted as stop:
+            log.info("%s; continue with: python -m reidcore %s --resume --experiment %s", stop,
+                     "run" if evaluate_after else "train", exp_dir)
+            return stop.exit_code
+        except BaseException as exc:
+            if isinstance(exc, SystemExit | KeyboardInterrupt) or not main:
+                raise
+            log.error("run failed during %s: %s: %s", state["phase"], type(exc).__name__, exc)
+            if created and not state["trained"]:
+                logging.getLogger("reidcore").handlers.clear()
+                shutil.rmtree(exp_dir, ignore_errors=True)
+            else:
+                exp.mark_failed(exc, state["phase"])
             raise
-        log.error("run failed during %s: %s: %s", state["phase"], type(exc).__name__, exc)
-        if created and not state["trained"]:
-            logging.getLogger("reidcore").handlers.clear()
-            shutil.rmtree(exp_dir, ignore_errors=True)
-        else:
-            exp.mark_failed(exc, state["phase"])
-        raise
+
+
+def _load_split(cfg: TrainConfig) -> Split:
+    """``load_dataset`` with the config's reader options. A reader that forwards ``**kwargs``
+    accepts any key at parse time; a key its base reader lacks is reported as a bad
+    ``--dataset-option`` (a ``ReidError``), not a ``TypeError`` traceback."""
+    import re
+
+    from reidcore.errors import ReidError
+
+    try:
+        return load_dataset(cfg.dataset, cfg.data, **cfg.dataset_options)
+    except TypeError as exc:
+        found = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if not found or found.group(1) not in cfg.dataset_options:
+            raise
+        raise ReidError(f"dataset {cfg.dataset!r} does not take the option {found.group(1)!r} "
+                        f"(--dataset-option): {exc}") from exc
 
 
 def _build_first(recipe: Recipe, cfg: TrainConfig, stages, split: Split, resume_dir: Path | None):
@@ -213,9 +238,37 @@ def _build_first(recipe: Recipe, cfg: TrainConfig, stages, split: Split, resume_
                                       split.num_train_pids)
         if st_dir is not None:
             check_loadable(model, st_dir)
+            retention.check_can_continue(st_dir, st_cfg.iterations)
+        elif i == 0:
+            _check_training_setup(model, st_cfg)
         if i == 0:
             first = model
     return first
+
+
+def _check_training_setup(model, cfg: TrainConfig) -> None:
+    """What the trainer checks before its first iteration, checked before the folder exists:
+    ``--init-checkpoint`` is readable and fits (``--checkpoint-exclude-scopes``), and every
+    ``--trainable-scopes`` scope names parameters of ``model`` (which is left initialised
+    and scoped as training will).
+
+    Raises:
+        ExperimentError: the init checkpoint is missing.
+        ValueError: it does not fit, or a scope matches no parameter.
+    """
+    from reidcore.engine import scopes
+    from reidcore.errors import ExperimentError
+
+    if cfg.init_checkpoint and cfg.init_checkpoint != "previous":
+        logger = logging.getLogger("reidcore")
+        quiet, logger.disabled = logger.disabled, True  # train() logs what it restores
+        try:
+            scopes.load_init_checkpoint(model, cfg.init_checkpoint, cfg.checkpoint_exclude_scopes)
+        except FileNotFoundError as exc:
+            raise ExperimentError(str(exc)) from exc
+        finally:
+            logger.disabled = quiet
+    scopes.apply_trainable_scopes(model, cfg.trainable_scopes)
 
 
 def _run_single(recipe_name, recipe, cfg, split, exp_dir, device, model, state, *,
@@ -285,6 +338,15 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
                 experiment.Experiment.open(st_dir).update_config(st_cfg.to_json())
             else:
                 experiment.create(st_dir, stage.recipe, st_cfg.to_json())
+        removed = retention.removed_outcome(st_dir) if i < len(stages) - 1 else None
+        if removed is not None:  # finished; the next stage already trained from its weights
+            log.info("stage %d/%d %r finished earlier at iteration %s (its checkpoints were "
+                     "removed once the next stage had its own)", i + 1, len(stages), stage.name,
+                     removed.get("iteration"))
+            outcomes.append({"stage": stage.name, "recipe": stage.recipe,
+                             **{k: removed.get(k) for k in _OUTCOME_KEYS}})
+            prev = st_dir
+            continue
         key = (st_cfg.dataset, st_cfg.data)
         if key not in splits:
             with distributed.main_first():
@@ -300,13 +362,16 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
         else:
             model = st_recipe.build_model(st_cfg, st_split.num_train_pids)
         if eval_untrained and i == len(stages) - 1:
+            state["phase"] = "untrained evaluation"
             _eval_untrained(model, st_recipe, stage.recipe, st_cfg, st_split, exp_dir, device)
         if cfg.max_train_minutes and i == len(stages) - 1:  # the last stage gets what is left
             spent = sum(o["seconds"] for o in outcomes) / 60
             st_cfg = attrs.evolve(st_cfg, max_train_minutes=max(cfg.max_train_minutes - spent, 0.01))
-        state["trained"] = True
-        outcome = train(st_recipe, st_cfg, st_split, st_dir, model=model)
+        state["phase"], state["trained"] = f"stage {stage.name}", True
+        outcome = _train_stage(train, st_recipe, st_cfg, st_split, st_dir, model)
         outcomes.append({"stage": stage.name, "recipe": stage.recipe, **attrs.asdict(outcome)})
+        if distributed.is_main() and not cfg.keep_stage_checkpoints:
+            _keep_what_resume_needs(outcomes, prev, st_dir, outcome, last=i == len(stages) - 1)
         if outcome.stopped == "signal":
             return _stopped(outcome, exp_dir, evaluate_after)
         prev = st_dir
@@ -314,6 +379,39 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
         return 0
     return _report(recipe_name, st_recipe, st_cfg, st_split, exp_dir, device, model, outcome,
                    state, stages=outcomes, train_dir=st_dir, stage_recipe=stages[-1].recipe)
+
+
+_OUTCOME_KEYS = ("iteration", "stopped", "signum", "seconds", "images_per_second")
+
+
+def _train_stage(train, recipe: Recipe, cfg: TrainConfig, split: Split, st_dir: Path, model):
+    """``train()`` the stage, or, when it finished earlier and keeps its final weights only
+    (:mod:`reidcore.retention`), load those weights into ``model`` without training."""
+    from reidcore.engine.trainer import TrainOutcome
+
+    retention.check_can_continue(st_dir, cfg.iterations)
+    final = retention.final_weights(st_dir)
+    if final is None:
+        return train(recipe, cfg, split, st_dir, model=model)
+    model.load_state_dict(final["model"])
+    log.info("%s finished earlier at iteration %d; using its final weights", st_dir,
+             final["iteration"])
+    return TrainOutcome(int(final["iteration"]), "done")
+
+
+def _keep_what_resume_needs(outcomes: list[dict], prev: Path | None, st_dir: Path, outcome,
+                            last: bool) -> None:
+    """Remove the previous stage's checkpoints once this stage has one; when the last stage
+    finished all its iterations keep its final weights only (:mod:`reidcore.retention`)."""
+    if prev is not None and retention.remove_stage_checkpoints(
+            prev, {k: outcomes[-2].get(k) for k in _OUTCOME_KEYS}, st_dir):
+        log.info("removed the checkpoints of %s (%s starts from its final weights)", prev,
+                 st_dir.name)
+    if last and outcome.stopped == "done":
+        kept = retention.keep_final_weights(st_dir)
+        if kept is not None:
+            log.info("kept the final weights only: %s (--keep-stage-checkpoints keeps every "
+                     "checkpoint)", kept)
 
 
 def _report(recipe_name: str, recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,

@@ -207,6 +207,10 @@ class TrainConfig:
                               group="run")
     max_train_minutes: float | None = field(None, "stop training cleanly after this many minutes (a CPU budget)",
                                             group="schedule", above=0.0)
+    keep_stage_checkpoints: bool = field(
+        False, "staged recipes: keep every stage's checkpoints with optimizer state (default: a stage's "
+        "checkpoints go once the next stage has its own, and a finished run keeps its final weights only)",
+        group="run")
     # staged training (the PSE seed's --initial-checkpoint / --checkpoint-exclude-scopes / --trainable-scopes)
     init_checkpoint: str | None = field(
         None, "initialise the model from this checkpoint file or experiment folder (new runs only)", group="model")

@@ -123,6 +123,11 @@ def locate_checkpoint(path: Path) -> tuple[Path, Path]:
                               f"folder or a checkpoint file)")
     train_dir = experiment.Experiment.open(path).final_dir
     found = checkpoint.list_checkpoints(train_dir)
+    if not found and (train_dir / "outcome.json").is_file():
+        raise ExperimentError(
+            f"stage {train_dir} keeps no weights: its checkpoints were removed once the next "
+            f"stage had its own (load the experiment's final model, or train with "
+            f"--keep-stage-checkpoints)")
     if not found:
         raise ExperimentError(f"experiment {train_dir} has no checkpoint in "
                               f"{train_dir / checkpoint.CHECKPOINT_DIR}")

@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 from reidcore.cli import main
+from reidcore.errors import ExperimentError
 
 TINY = ["--height", "32", "--width", "16", "--batch-p", "3", "--batch-k", "2", "--pad", "2",
         "--workers", "0", "--log-every", "1", "--pretrained", "none", "--lr", "0.01",
@@ -68,9 +69,10 @@ def test_load_trained_from_experiment_stage_and_checkpoint(staged):
     assert final.directory == staged / "stages" / "2-all"
     assert final.config.metric == "cosine" and final.config.height == 32
     assert final.checkpoint["checkpoint_iteration"] == 3
-    first = load_trained(staged / "stages" / "1-head")
-    assert first.checkpoint["checkpoint_iteration"] == 2
-    assert first.checkpoint["model_sha256"] != final.checkpoint["model_sha256"]
+    # issue 13 (demo under 200 MB): a finished stage's checkpoints are removed once the next
+    # stage has its own; --keep-stage-checkpoints keeps them (tests/test_stage_retention.py)
+    with pytest.raises(ExperimentError, match="keeps no weights"):
+        load_trained(staged / "stages" / "1-head")
     ckpt = Path(final.checkpoint["checkpoint_path"])
     by_file = load_trained(ckpt)
     assert by_file.checkpoint == final.checkpoint
@@ -164,6 +166,20 @@ def test_failure_before_training_leaves_no_folder(plugin, tmp_path, capsys):
     assert main(["run", "tiny", "--dataset", "tiny", "--data", str(tmp_path / "no-data"),
                  "--experiment", str(exp), *TINY]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert not exp.exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--init-checkpoint", "no-such-checkpoint.pt"], "does not exist"),
+    (["--trainable-scopes", "no_such_layer"], "matches no parameter"),
+])
+def test_training_setup_errors_leave_no_folder(plugin, data, tmp_path, capsys, flags, message):
+    # issue 13: these failed inside the trainer, after the folder was made (a traceback for
+    # a missing --init-checkpoint) and left a folder with a failed report behind
+    exp = tmp_path / "exp"
+    assert main(["run", "tiny", "--dataset", "tiny", "--data", str(data), "--experiment",
+                 str(exp), *TINY, *flags]) == 2
+    assert message in capsys.readouterr().err
     assert not exp.exists()
 
 
@@ -272,6 +288,30 @@ def test_dataset_options_are_checked_against_the_reader(plugin, data, tmp_path, 
         assert main(["run", "tiny", "--dataset", "opts", "--experiment", str(exp), *TINY,
                      "--dataset-option", "bogus=1"]) == 2
         assert "has no option 'bogus'" in capsys.readouterr().err
+        assert not exp.exists()
+
+
+def test_an_option_the_forwarding_readers_base_lacks_is_a_clear_error(plugin, data, tmp_path,
+                                                                       capsys):
+    # issue 13: synthetic-pose-maps forwards **kwargs to read_synthetic, so any key passed
+    # the parser and `--dataset-option colour=red` ended in a TypeError traceback (exit 1)
+    import types
+
+    from reidcore.hookspecs import hookimpl
+    from reidcore.testing import registered_plugin
+
+    def base(root, *, seed: int = 0):
+        return plugin.read_tiny(root)
+
+    def forwarding(root, **kwargs):
+        return base(root, **kwargs)
+
+    module = types.SimpleNamespace(reid_datasets=hookimpl(lambda: {"fwd": forwarding}))
+    with registered_plugin(module, "fwd"):
+        exp = tmp_path / "exp"
+        assert main(["run", "tiny", "--dataset", "fwd", "--data", str(data), "--experiment",
+                     str(exp), *TINY, "--dataset-option", "colour=red"]) == 2
+        assert "does not take the option 'colour'" in capsys.readouterr().err
         assert not exp.exists()
 
 

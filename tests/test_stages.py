@@ -69,7 +69,8 @@ def test_init_checkpoint_restores_all_but_excluded_scopes(tmp_path):
 def test_staged_recipe_trains_head_then_all_from_the_previous_stage(tiny_plugin, tiny_data, tmp_path, capsys):
     exp = tmp_path / "exp"
     code = main(["run", "tiny-staged", "--dataset", "tiny", "--data", str(tiny_data),
-                 "--experiment", str(exp), *TINY, "--iterations", "3"])
+                 "--experiment", str(exp), *TINY, "--iterations", "3",
+                 "--keep-stage-checkpoints"])
     assert code == 0
     report = json.loads((exp / "report.json").read_text())
     assert [s["stage"] for s in report["stages"]] == ["1-head", "2-all"]

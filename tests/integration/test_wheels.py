@@ -38,12 +38,40 @@ def sh(*cmd, cwd=None, timeout=900) -> subprocess.CompletedProcess:
     return res
 
 
+# what a build leaves in its project folder, and what a copy of the sources leaves out
+BUILD_LEFTOVERS = ("build", "dist", "*.egg-info")
+_SKIP = shutil.ignore_patterns(*BUILD_LEFTOVERS, "__pycache__", ".nox", ".git", ".venv",
+                               ".pytest_cache", ".ruff_cache", "experiments")
+_ROOT_ONLY = {"plugins", "docs", "tests", "benchmarks"}  # not part of the reidcore wheel
+
+
+def leftovers() -> set[Path]:
+    """Build outputs in the source tree's project folders (build/, dist/, *.egg-info)."""
+    return {p for path in DISTS for pattern in BUILD_LEFTOVERS for p in (ROOT / path).glob(pattern)}
+
+
+def build_wheel(project: Path, out_dir: Path, scratch: Path) -> None:
+    """``uv build --wheel`` of a copy of ``project``: setuptools writes build/ and
+    PKG.egg-info next to the pyproject.toml it builds, so never build in the checkout."""
+
+    def skip(folder: str, names: list[str]) -> set[str]:
+        top = {n for n in names if n in _ROOT_ONLY} if Path(folder) == ROOT else set()
+        return set(_SKIP(folder, names)) | top
+
+    copy = scratch / (project.name if project != ROOT else "reidcore-src")
+    shutil.copytree(project, copy, ignore=skip)
+    sh(UV, "build", "--wheel", "--out-dir", out_dir, copy)
+
+
 @pytest.fixture(scope="module")
 def venv_python(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wheels")
     dist = tmp / "dist"
+    before = leftovers()
     for path in DISTS:
-        sh(UV, "build", "--wheel", "--out-dir", dist, ROOT / path)
+        build_wheel(ROOT / path, dist, tmp / "src")
+    # issue 13: the tests leave no build/ or egg-info behind in the source tree
+    assert leftovers() <= before, sorted(map(str, leftovers() - before))
     wheels = sorted(dist.glob("*.whl"))
     names = {w.name.split("-")[0] for w in wheels}
     assert names == {"reidcore", "reid_datasets", "reid_trinet", "reid_pse", "reid_dcnn",

@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import attrs
 
-from reidcore.recipe import Recipe, TrainConfig, field
+from reidcore.recipe import Recipe, TrainConfig, default, field
 
 
 @attrs.define(kw_only=True)
 class ExampleConfig(TrainConfig):
     """TrainConfig with this recipe's defaults and its own fields (each one a CLI flag)."""
 
-    dataset: str = field("example-colours", "dataset name")
-    model: str = field("example-net", "model name")
-    backbone: str = field("resnet18", "backbone name")
-    pretrained: str = field("none", "backbone weights: imagenet | PATH | none")
-    height: int = field(32, "input height")
-    width: int = field(16, "input width")
-    pad: int = field(2, "padding before the random crop")
-    batch_p: int = field(4, "identities per batch")
-    batch_k: int = field(3, "images per identity")
-    iterations: int = field(200, "training iterations")
-    decay_start_iteration: int = field(100, "start of the exponential decay")
-    embedding_dim: int = field(64, "embedding size")
-    margin: float = field(1.0, "contrastive margin")
+    # the core's fields with this recipe's defaults: help text and checks stay the core's
+    dataset: str = default("example-colours")
+    model: str = default("example-net")
+    backbone: str = default("resnet18")
+    pretrained: str = default("none")
+    height: int = default(32)
+    width: int = default(16)
+    pad: int = default(2)
+    batch_p: int = default(4)
+    batch_k: int = default(3)
+    iterations: int = default(200)
+    decay_start_iteration: int = default(100)
+    embedding_dim: int = default(64)
+    # this recipe's own fields, checked when the flags are parsed (before any folder exists)
+    margin: float = field(1.0, "contrastive margin: distance beyond which negatives cost nothing",
+                          group="optimisation", above=0.0)
 
 
 class ExampleRecipe(Recipe):

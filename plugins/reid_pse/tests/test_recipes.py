@@ -66,7 +66,8 @@ def test_pse_stages_train_what_they_say(market, tmp_path):
     exp = tmp_path / "pse"
     code = main(["run", "pse", "--dataset", "market1501-pose-maps", "--data", str(market),
                  "--experiment", str(exp), *SMALL, "--view-iterations", "2", "--view-batch-k", "2",
-                 "--new-layers-iterations", "2", "--iterations", "2", "--flip-augment"])
+                 "--new-layers-iterations", "2", "--iterations", "2", "--flip-augment",
+                 "--keep-stage-checkpoints"])
     assert code == 0
     report = json.loads((exp / "report.json").read_text())
     assert [s["stage"] for s in report["stages"]] == ["1-views", "2-new-layers", "3-all"]
@@ -103,7 +104,7 @@ def test_pse_stages_train_what_they_say(market, tmp_path):
 def test_pose_maps_recipe_two_stages_and_views_alone(market, tmp_path):
     exp = tmp_path / "pm"
     assert main(["run", "pose-maps", "--dataset", "market1501-pose-maps", "--data", str(market),
-                 "--experiment", str(exp), *SMALL, "--iterations", "4"]) == 0
+                 "--experiment", str(exp), *SMALL, "--iterations", "4", "--keep-stage-checkpoints"]) == 0
     report = json.loads((exp / "report.json").read_text())
     assert [s["stage"] for s in report["stages"]] == ["1-new-layers", "2-all"]
     first, second = _params(exp / "stages" / "1-new-layers"), _params(exp / "stages" / "2-all")

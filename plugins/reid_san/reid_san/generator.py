@@ -146,12 +146,15 @@ def generate_textures(generator: torch.nn.Module, images: Sequence[Path], output
     Raises:
         ImageReadError: an image cannot be decoded (named).
         ValueError: ``size`` or ``batch_size`` < 1.
+        Interrupted: SIGINT/SIGTERM arrived (``exit_code`` ``128 + signal``; the textures
+            written so far are complete files, and running again writes only the rest).
     """
     from torch.utils.data import DataLoader
 
     from reidcore.data.dataset import ImageDataset
     from reidcore.data.records import Sample
     from reidcore.data.transforms import to_normalized
+    from reidcore.interrupts import Interrupted, interruptible
 
     if size is not None and size < 1:
         raise ValueError(f"texture size must be >= 1, got {size}")
@@ -170,12 +173,17 @@ def generate_textures(generator: torch.nn.Module, images: Sequence[Path], output
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
     generator = generator.eval()
     written = 0
-    with torch.no_grad():
-        for x, _labels, idx in loader:
-            textures = generator(x.to(device))
-            for i, tex in zip(idx.tolist(), to_uint8_images(textures, size), strict=True):
-                write_png_atomic(output / f"{todo[i].stem}.png", tex)
-                written += 1
+    try:
+        with torch.no_grad(), interruptible("texture generation"):
+            for x, _labels, idx in loader:
+                textures = generator(x.to(device))
+                for i, tex in zip(idx.tolist(), to_uint8_images(textures, size), strict=True):
+                    write_png_atomic(output / f"{todo[i].stem}.png", tex)
+                    written += 1
+    except Interrupted:
+        log.info("textures: wrote %d of %d in %s before the signal; the same command writes "
+                 "the rest", written, len(todo), output)
+        raise
     log.info("textures: wrote %d in %s", written, output)
     return written
 
