@@ -35,12 +35,8 @@ WEIGHTS_KEYS = ("iteration", "model", "criterion", "num_classes")
 
 
 def _load(path: Path) -> dict[str, Any]:
-    import torch
-
-    try:  # our own trainer's file: optimizer/scheduler states need full unpickling
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds
-        raise ExperimentError(f"cannot read checkpoint {path}: {exc}") from exc
+    """A checkpoint's state, read with ``weights_only=True`` (checkpoint.load_checkpoint_file)."""
+    return checkpoint.load_checkpoint_file(Path(path))
 
 
 def remove_stage_checkpoints(stage_dir: Path, outcome: dict[str, Any], successor: Path) -> bool:
