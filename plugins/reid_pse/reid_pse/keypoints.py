@@ -230,7 +230,7 @@ def table_lookup(table: Mapping[str, np.ndarray], base: Path | None):
 
     A sample matches the entry named by its path relative to ``base`` (POSIX separators),
     else the entry named by the longest trailing part of its path (``query/x.jpg``, then
-    ``x.jpg``), else the only entry with its file stem.
+    ``x.jpg``), else its absolute path, else the only entry with its file stem.
     """
     by_stem: dict[str, str | None] = {}
     for key in table:
@@ -250,6 +250,7 @@ def table_lookup(table: Mapping[str, np.ndarray], base: Path | None):
                     pass
             parts = p.parts
             keys += ["/".join(parts[-n:]) for n in range(min(depth, len(parts)), 0, -1)]
+            keys.append(Path(os.path.abspath(p)).as_posix())  # tables of absolute paths
             key = next((k for k in keys if k in table), None) or by_stem.get(p.stem)
             if key is not None:
                 out[i] = table[key]
