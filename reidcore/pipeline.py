@@ -218,9 +218,10 @@ def _report(recipe_name: str, recipe: Recipe, cfg: TrainConfig, split: Split, ex
                                 recipe=recipe)
     if not distributed.is_main():
         return 0
+    extra = recipe.extra_metrics(cfg, split, model.eval(), device)  # e.g. PSE's view accuracy
     report = {
         "recipe": recipe_name, "dataset": cfg.dataset, "data": cfg.data,
-        **report,
+        **report, **extra,
         "train": {**attrs.asdict(outcome), "device": str(device)},
         "reidcore_version": __version__,
     }
@@ -239,6 +240,8 @@ def _report(recipe_name: str, recipe: Recipe, cfg: TrainConfig, split: Split, ex
 
     log_report(exp_dir, report, enabled=cfg.tensorboard)
     print(format_report(report, title=f"{recipe_name} on {cfg.dataset}"))
+    if recipe.format_extra_metrics(extra):
+        print(recipe.format_extra_metrics(extra))
     if "untrained" in report:
         u = report["untrained"]
         print(f"untrained network: rank-1 {100 * u['rank1']:.1f}%  mAP {100 * u['mAP']:.1f}%  "
