@@ -6,7 +6,8 @@ Subcommands:
   gallery) and store them with the keypoints used (:mod:`reid_pse.pose_map_files`)::
 
       python -m reidcore pse pose-maps --dataset market1501 --data DIR --output MAPS \\
-          [--height 128 --width 64 --sigma S] [--keypoints PATH] [--keypoint-estimator NAME]
+          [--height 128 --width 64 --sigma S] [--keypoints PATH] [--keypoint-estimator NAME] \\
+          [--keypoint-weights PATH]
 
   Keypoints come from the reader's extras, ``--keypoints``, ``DIR/keypoints.csv``,
   ``DIR/*.mat`` (``pp``), ``DIR/keypoints/<stem>.npy``, then the estimator
@@ -56,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     pm.add_argument("--keypoint-estimator", default=None,
                     help="a registered keypoint estimator (reid_keypoint_estimators hook) for "
                          "images without keypoints [none]")
+    pm.add_argument("--keypoint-weights", default=None,
+                    help="the estimator's weights (keypointrcnn: a state dict path, or none) "
+                         "[torchvision's download]")
     pm.add_argument("--keypoints-only", action="store_true",
                     help="write only keypoints.csv and pose_maps.json, no map files")
     _keypoints_parser(sub)
@@ -132,7 +136,7 @@ def cmd_keypoints(args: argparse.Namespace) -> int:
 
 
 def load_split_with_keypoints(dataset: str, data: Path | None, *, keypoints: Path | None = None,
-                              estimator: str | None = None):
+                              estimator: str | None = None, weights: str | None = None):
     """Read ``dataset`` and attach keypoints; a ``*-pose-maps`` name gets the options directly.
 
     Raises:
@@ -143,11 +147,14 @@ def load_split_with_keypoints(dataset: str, data: Path | None, *, keypoints: Pat
     from reid_pse.readers import VARIANTS
     from reidcore.registry import load_dataset, registry
 
+    options = {"weights": weights} if weights is not None else {}
     entry = registry("dataset").entry(dataset)
     if dataset in VARIANTS and entry.target == f"reid_pse.readers:{VARIANTS[dataset]}":
-        return load_dataset(dataset, data, keypoints=keypoints, keypoint_estimator=estimator)
+        return load_dataset(dataset, data, keypoints=keypoints, keypoint_estimator=estimator,
+                            **{f"keypoint_{k}": v for k, v in options.items()})
     split = load_dataset(dataset, data)
-    return attach_keypoints(split, data, keypoints=keypoints, estimator=estimator)
+    return attach_keypoints(split, data, keypoints=keypoints, estimator=estimator,
+                            estimator_options=options or None)
 
 
 def cmd_pose_maps(args: argparse.Namespace) -> int:
@@ -161,7 +168,8 @@ def cmd_pose_maps(args: argparse.Namespace) -> int:
         raise ValueError(f"--sigma must be > 0 pixels, got {args.sigma}")
     sigma = args.sigma if args.sigma is not None else default_sigma(args.height)
     split = load_split_with_keypoints(args.dataset, args.data, keypoints=args.keypoints,
-                                      estimator=args.keypoint_estimator)
+                                      estimator=args.keypoint_estimator,
+                                      weights=args.keypoint_weights)
     s = write_pose_maps(split, args.output, args.height, args.width, sigma,
                         maps=not args.keypoints_only, dataset=args.dataset)
     parts = ", ".join(f"{k} {v}" for k, v in s.counts.items())

@@ -39,6 +39,7 @@ class PoseConfig(TrainConfig):
     dataset: str = field("market1501-pose-maps", "dataset with keypoints (NAME-pose-maps)")
     model: str = field("pse", "model name")
     sigma: float | None = field(None, "pose-map Gaussian std in input pixels (default: DeeperCut's radius scaled to --height)")
+    pose_channels: bool = field(True, "feed the pose maps with the image (--no-pose-channels: RGB only, trained the same way; the ablation's baseline)")
     embedding_dim: int = field(1024, "size of pre_logits, the embedding")
     label_smoothing: float = field(0.0, "label smoothing of the identity cross-entropy (paper: 0)")
     triplet_loss_weight: float = field(0.0, "weight of an extra batch-hard triplet term on the embedding (paper: 0, off)")
@@ -90,6 +91,20 @@ def first_conv_scope(cfg: PoseConfig) -> str:
     return "backbone." + first_conv_name(create_backbone(cfg.backbone, pretrained="none"))
 
 
+class RGBOnly:
+    """A pose transform whose output keeps only the RGB channels (``--no-pose-channels``).
+
+    The image goes through exactly the same resize, padding, crop, flip and erasing as with
+    pose maps; only the ``J`` map channels are dropped: ``(3 + J, H, W) -> (3, H, W)``.
+    """
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, image, keypoints, source_size=None):
+        return self.transform(image, keypoints, source_size)[:3]
+
+
 class _PoseRecipe(Recipe):
     """Shared parts: pose-map inputs, cross-entropy criterion, test-time flip of pose maps."""
 
@@ -102,7 +117,8 @@ class _PoseRecipe(Recipe):
         from reid_pse.keypoints import NUM_JOINTS
         from reid_pse.model import PSENet
 
-        return PSENet(backbone=cfg.backbone, pretrained=cfg.pretrained, num_joints=NUM_JOINTS,
+        return PSENet(backbone=cfg.backbone, pretrained=cfg.pretrained,
+                      num_joints=NUM_JOINTS if cfg.pose_channels else 0,
                       views=self.views, embedding_dim=cfg.embedding_dim, num_classes=num_classes)
 
     def build_criterion(self, cfg: PoseConfig) -> torch.nn.Module:
@@ -119,9 +135,10 @@ class _PoseRecipe(Recipe):
         from reid_pse.dataset import PoseMapDataset
         from reid_pse.pose_maps import PoseTrainTransform
 
+        transform = PoseTrainTransform(cfg.height, cfg.width, cfg.pad, cfg.flip, cfg.erasing_p,
+                                       cfg.sigma)
         return PoseMapDataset(self._train_samples(cfg, split), labels, cfg.height, cfg.width,
-                              PoseTrainTransform(cfg.height, cfg.width, cfg.pad, cfg.flip,
-                                                 cfg.erasing_p, cfg.sigma),
+                              transform if cfg.pose_channels else RGBOnly(transform),
                               cache=cfg.cache_images)
 
     def _train_samples(self, cfg: PoseConfig, split: Any) -> list:
@@ -132,12 +149,16 @@ class _PoseRecipe(Recipe):
         from reid_pse.pose_maps import PoseTestTransform
 
         sigma = cfg.sigma * height / cfg.height if cfg.sigma else None
-        return PoseMapDataset(samples, None, height, width, PoseTestTransform(height, width, sigma))
+        transform = PoseTestTransform(height, width, sigma)
+        return PoseMapDataset(samples, None, height, width,
+                              transform if cfg.pose_channels else RGBOnly(transform))
 
     def flip_input(self, x: torch.Tensor) -> torch.Tensor:
+        import torch
+
         from reid_pse.pose_maps import flip_pose_input
 
-        return flip_pose_input(x)
+        return torch.flip(x, dims=[-1]) if x.shape[-3] == 3 else flip_pose_input(x)
 
 
 class ViewsRecipe(_PoseRecipe):

@@ -109,8 +109,8 @@ def view_accuracy(model, cfg, split, device, *, fraction: float | None = None) -
 
     Args:
         model: the trained network (:class:`reid_pse.model.PSENet` with views).
-        cfg: the recipe config (``height``, ``width``, ``sigma``, ``embed_batch_size`` and
-            ``view_holdout`` are used).
+        cfg: the recipe config (``height``, ``width``, ``sigma``, ``pose_channels``,
+            ``embed_batch_size`` and ``view_holdout`` are used).
         split: the view dataset (its ``train`` part, as the view stage trained on it).
         device: torch device of ``model``.
         fraction: the hold-out share (default ``cfg.view_holdout``).
@@ -130,8 +130,12 @@ def view_accuracy(model, cfg, split, device, *, fraction: float | None = None) -
     truth = labels[test_idx]
     predicted = np.zeros(0, np.int64)
     if samples:
-        dataset = PoseMapDataset(samples, None, cfg.height, cfg.width,
-                                 PoseTestTransform(cfg.height, cfg.width, cfg.sigma))
+        from reid_pse.recipe import RGBOnly
+
+        transform = PoseTestTransform(cfg.height, cfg.width, cfg.sigma)
+        if not getattr(cfg, "pose_channels", True):
+            transform = RGBOnly(transform)
+        dataset = PoseMapDataset(samples, None, cfg.height, cfg.width, transform)
         predicted = predict_views(model, dataset, batch_size=cfg.embed_batch_size, device=device)
     conf = confusion_matrix(truth, predicted)
     own = [("view" in (split.train[i].extras or {})) for i in (*train_idx, *test_idx)]

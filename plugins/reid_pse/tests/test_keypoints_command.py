@@ -218,3 +218,22 @@ def test_run_pse_on_a_folder_without_keypoints_with_the_estimator_named(tmp_path
     assert code == 0
     report = json.loads((exp / "report.json").read_text())
     assert report["recipe"] == "pse" and 0 <= report["mAP"] <= 1
+
+
+def test_commands_name_a_missing_weights_file_and_an_unknown_estimator(tmp_path, capsys):
+    from reidcore.cli import main
+
+    root = write_tiny_market(tmp_path / "m", num_ids=4, cams=2, per_cam=2, size=(64, 32))
+    missing = tmp_path / "kprcnn.pth"
+    assert main(["pse", "keypoints", "--dataset", "market1501", "--data", str(root),
+                 "--weights", str(missing), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"Keypoint R-CNN weights file not found: '{missing}'" in err and "--weights" in err
+    assert not (root / "keypoints.csv").exists()
+    assert main(["pse", "pose-maps", "--dataset", "market1501-pose-maps", "--data", str(root),
+                 "--output", str(tmp_path / "maps"), "--keypoint-estimator", "keypointrcnn",
+                 "--keypoint-weights", str(missing)]) == 2
+    assert f"weights file not found: '{missing}'" in capsys.readouterr().err
+    assert main(["pse", "keypoints", "--dataset", "market1501", "--data", str(root),
+                 "--estimator", "openpose"]) == 2
+    assert "keypoint_estimator 'openpose'" in capsys.readouterr().err

@@ -146,3 +146,28 @@ def test_pse_on_a_dataset_without_keypoints_names_the_first_image(tmp_path, caps
     assert code != 0
     err = capsys.readouterr().err
     assert "0001_c1s1_000000_00.jpg" in err and "keypoints" in err
+
+
+def test_pose_maps_without_pose_channels_is_the_rgb_only_baseline(market, tmp_path):
+    exp = tmp_path / "rgb"
+    assert main(["run", "pose-maps", "--dataset", "market1501-pose-maps", "--data", str(market),
+                 "--experiment", str(exp), *SMALL, "--iterations", "4", "--flip-augment",
+                 "--no-pose-channels"]) == 0
+    report = json.loads((exp / "report.json").read_text())
+    assert [s["stage"] for s in report["stages"]] == ["1-new-layers", "2-all"]  # as pose-maps
+    assert json.loads((exp / "args.json").read_text())["config"]["pose_channels"] is False
+    final = _params(exp / "stages" / "2-all")
+    assert final["backbone.conv1.weight"].shape[1] == 3  # RGB only
+    # the same augmentation as with pose maps, without the map channels
+    from reid_pse.pose_maps import PoseTrainTransform
+    from reid_pse.recipe import RGBOnly
+
+    image = torch.randint(0, 255, (3, 64, 32), dtype=torch.uint8)
+    kp = np.concatenate([person("front"), np.ones((14, 1))], 1)
+    full = PoseTrainTransform(64, 32, 4, True, 0.5)
+    torch.manual_seed(3)
+    a = full(image, kp)
+    torch.manual_seed(3)
+    b = RGBOnly(full)(image, kp)
+    assert a.shape[0] == 17 and b.shape[0] == 3
+    torch.testing.assert_close(b, a[:3])
