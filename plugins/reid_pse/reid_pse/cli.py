@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="a registered keypoint estimator (reid_keypoint_estimators hook) for "
                          "images without keypoints [none]")
     pm.add_argument("--keypoint-weights", default=None,
-                    help="the estimator's weights (keypointrcnn: a state dict path, or none) "
+                    help="the estimator's weights (keypointrcnn: a state dict path, or random) "
                          "[torchvision's download]")
     pm.add_argument("--keypoints-only", action="store_true",
                     help="write only keypoints.csv and pose_maps.json, no map files")
@@ -86,7 +86,7 @@ def _keypoints_parser(sub) -> None:
     kp.add_argument("--weights", default=None,
                     help="keypointrcnn: a local state dict (torchvision's "
                          "keypointrcnn_resnet50_fpn_coco-fc266e95.pth) [download it with "
-                         "torchvision]; 'none' = random initialisation (tests only)")
+                         "torchvision]; 'random' = random initialisation (tests only)")
     kp.add_argument("--batch-size", type=int, default=None,
                     help="keypointrcnn: images per forward pass [8]")
     kp.add_argument("--device", default=None, help="keypointrcnn: torch device [cuda if present]")

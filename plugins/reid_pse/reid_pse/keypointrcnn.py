@@ -42,8 +42,9 @@ centres at integers, so 0.5 is subtracted.
 
 Weights (``weights=``): ``None`` / ``"coco"`` downloads torchvision's COCO weights
 (``KeypointRCNN_ResNet50_FPN_Weights.COCO_V1``) into the torch hub cache on first use; a path
-loads that state dict file (the same ``.pth``, fetched elsewhere); ``"none"`` keeps random
-initialisation (for tests of the plumbing only: its keypoints are meaningless). Offline, the
+loads that state dict file (the same ``.pth``, fetched elsewhere); ``"random"`` keeps random
+initialisation (for tests of the plumbing only: its keypoints are meaningless; not ``"none"``,
+which ``--dataset-option`` turns into ``None``, the download). Offline, the
 download fails with a :class:`~reidcore.errors.WeightsError` naming the URL, the cache folder
 and ``--weights PATH``.
 """
@@ -78,7 +79,7 @@ MIN_CONFIDENCE = 0.2
 #: Values of ``weights`` that download torchvision's COCO weights.
 DOWNLOAD = (None, "", "coco", "default")
 #: Value of ``weights`` that keeps random initialisation (tests only).
-RANDOM = "none"
+RANDOM = "random"
 
 
 def coco_to_joints(coco, min_confidence: float = MIN_CONFIDENCE) -> np.ndarray:
@@ -159,7 +160,7 @@ def build_model(weights=None, *, min_size: int = 800, max_size: int = 1333,
     the only one used), so the keypoint head runs once per image.
 
     Args:
-        weights: see the module docstring (``None``/``"coco"``: download; a path; ``"none"``).
+        weights: see the module docstring (``None``/``"coco"``: download; a path; ``"random"``).
         min_size, max_size: torchvision's resize of the input (shorter side, cap of the
             longer side), in pixels; the COCO weights were trained at 640-800.
         proposals: region proposals kept per image before and after the RPN's NMS
@@ -179,7 +180,7 @@ def build_model(weights=None, *, min_size: int = 800, max_size: int = 1333,
     if not (isinstance(weights, str) and weights.lower() == RANDOM):
         state, source = _state_dict(weights, progress)  # before the (slow) construction
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # random initialisation (weights="none") is reproducible
+        torch.manual_seed(0)  # random initialisation (weights="random") is reproducible
         model = keypointrcnn_resnet50_fpn(
             weights=None, weights_backbone=None, num_classes=2, num_keypoints=17,
             min_size=min_size, max_size=max_size, box_detections_per_img=1,
@@ -248,7 +249,7 @@ def keypointrcnn(
     Args:
         paths: image files (any size; read with :func:`reidcore.data.images.load_image`).
         weights: ``None``/``"coco"`` (torchvision's download), a state dict path, or
-            ``"none"`` (random initialisation, tests only).
+            ``"random"`` (random initialisation, tests only).
         batch_size: images per forward pass (>= 1).
         device: ``"cuda"``, ``"cpu"``, ... (default: CUDA when present).
         min_size, max_size: torchvision's input resize, pixels (see :func:`build_model`).

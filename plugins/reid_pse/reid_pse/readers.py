@@ -52,7 +52,7 @@ def read_pose_maps(
         name: the split's name (default ``"<base>-pose-maps"``).
         **kwargs: the base reader's own options, except ``keypoint_<option>=value``, which
             go to the estimator as ``<option>=value`` (``keypointrcnn``: ``keypoint_weights``
-            = a state dict path or ``none``, ``keypoint_device``, ``keypoint_batch_size``,
+            = a state dict path or ``random``, ``keypoint_device``, ``keypoint_batch_size``,
             ``keypoint_min_size``, ``keypoint_max_size``, ``keypoint_proposals``,
             ``keypoint_min_confidence``; strings are accepted, as ``--dataset-option``
             gives them).

@@ -15,7 +15,7 @@ from reidcore.errors import WeightsError
 from reidcore.testing import write_tiny_market
 
 #: keypointrcnn options that keep a random-weights forward pass small on a CPU
-TINY = {"weights": "none", "min_size": 64, "max_size": 128, "proposals": 20, "progress": False}
+TINY = {"weights": "random", "min_size": 64, "max_size": 128, "proposals": 20, "progress": False}
 
 
 def _coco(rng, conf_low=0.0) -> np.ndarray:

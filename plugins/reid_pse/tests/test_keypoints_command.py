@@ -25,7 +25,7 @@ SHARED = Path(os.environ.get("REIDCORE_SHARED",
                              Path(__file__).resolve().parents[3].parent / "shared")) / "data"
 HOLDOUT = SHARED / "market1501-holdout"
 ROOT = Path(__file__).resolve().parents[3]
-TINY_FLAGS = ["--weights", "none", "--min-size", "64", "--max-size", "128", "--proposals", "20",
+TINY_FLAGS = ["--weights", "random", "--min-size", "64", "--max-size", "128", "--proposals", "20",
               "--device", "cpu"]
 
 
@@ -192,7 +192,7 @@ class EstimatedMarket:
 
         return {"market1501-estimated": partial(
             read_pose_maps, "market1501", keypoint_estimator="keypointrcnn",
-            keypoint_weights="none", keypoint_min_size="64", keypoint_max_size="128",
+            keypoint_weights="random", keypoint_min_size="64", keypoint_max_size="128",
             keypoint_proposals="20", keypoint_device="cpu", keypoint_progress=False)}
 
 
