@@ -237,3 +237,26 @@ def test_commands_name_a_missing_weights_file_and_an_unknown_estimator(tmp_path,
     assert main(["pse", "keypoints", "--dataset", "market1501", "--data", str(root),
                  "--estimator", "openpose"]) == 2
     assert "keypoint_estimator 'openpose'" in capsys.readouterr().err
+
+
+def test_resuming_a_table_without_confidences_keeps_its_rows(tmp_path):
+    root = write_tiny_market(tmp_path / "m", num_ids=4, cams=2, per_cam=2, size=(64, 32))
+    paths = sorted(str(p) for p in root.glob("*/*.jpg"))
+    out = root / "keypoints.csv"
+    # a keypoints.csv as shipped with the holdout: bare file names, 1-based integers, no v0..v13
+    header = ["image", *[f"x{j}" for j in range(14)], *[f"y{j}" for j in range(14)]]
+    given = {Path(p).name: (np.arange(14) + 1 + i, np.arange(14) + 20 + i)
+             for i, p in enumerate(paths[:3])}
+    out.write_text(",".join(header) + "\n" + "".join(
+        ",".join([n, *map(str, xs), *map(str, ys)]) + "\n" for n, (xs, ys) in given.items()))
+    FakeEstimator.calls, FakeEstimator.crash_on = [], None
+    with registered_plugin(FakeEstimator, "fake-estimator"):
+        s = estimate_to_csv(paths, out, "fake-pose", log=lambda line: None)
+    assert (s.resumed, s.estimated, s.images) == (3, len(paths) - 3, len(paths))
+    assert FakeEstimator.calls == [paths[3:]]
+    table = read_keypoints_csv(out)
+    assert out.read_text().splitlines()[0].endswith(",v13")
+    for n, (xs, ys) in given.items():
+        np.testing.assert_array_equal(table[n][:, 0], xs - 1)
+        np.testing.assert_array_equal(table[n][:, 1], ys - 1)
+        assert (table[n][:, 2] == 1).all()
