@@ -163,13 +163,15 @@ def reid_rerankers() -> Mapping[str, Target]:
 def reid_keypoint_estimators() -> Mapping[str, Target]:
     """Body-keypoint estimators that fill in keypoints for images without them.
 
-    Target: a callable ``estimator(paths: Sequence[str]) -> ndarray (N, J, 3)`` float32
-    of ``x, y`` in pixels of each image (0-based) and a confidence in ``[0, 1]`` per joint
-    (0 = not found), in the Market-1501 body-point joint order (J = 14: head, neck, right
-    shoulder, elbow, wrist, left shoulder, elbow, wrist, right hip, knee, ankle, left hip,
-    knee, ankle). Used by reid-pse's ``*-pose-maps`` datasets when ``--keypoint-estimator``
-    names one; no estimator ships with reidcore (e.g. wrap OpenPose or a torchvision
-    Keypoint R-CNN in your own plugin and map its joints to this order).
+    Target: a callable ``estimator(paths: Sequence[str], **options) -> ndarray (N, J, 3)``
+    float32 of ``x, y`` in pixels of each image (0-based) and a confidence in ``[0, 1]`` per
+    joint (0 = not found), in the Market-1501 body-point joint order (J = 14: head, neck,
+    right shoulder, elbow, wrist, left shoulder, elbow, wrist, right hip, knee, ankle, left
+    hip, knee, ankle; ``reid_datasets.joints``). reid-pse ships ``keypointrcnn``
+    (torchvision's Keypoint R-CNN, COCO's 17 keypoints mapped to the 14) and calls an
+    estimator from ``python -m reidcore pse keypoints --estimator NAME`` and from its
+    ``*-pose-maps`` datasets with ``--dataset-option keypoint_estimator=NAME`` (further
+    ``keypoint_<option>=VALUE`` dataset options reach the estimator as ``option=VALUE``).
     """
 
 

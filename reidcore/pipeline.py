@@ -428,9 +428,10 @@ def _report(recipe_name: str, recipe: Recipe, cfg: TrainConfig, split: Split, ex
     report = embed_and_evaluate(trained, split, exp_dir / experiment.EMBEDDINGS, device)
     if not distributed.is_main():
         return 0
+    extra = recipe.extra_metrics(cfg, split, model.eval(), device)  # e.g. PSE's view accuracy
     report = {
         "recipe": recipe_name, "status": "done", "dataset": cfg.dataset, "data": cfg.data,
-        **report,
+        **report, **extra,
         "checkpoint": trained.checkpoint,
         "train": {**attrs.asdict(outcome), "device": str(device)},
         "reidcore_version": __version__,
@@ -450,6 +451,8 @@ def _report(recipe_name: str, recipe: Recipe, cfg: TrainConfig, split: Split, ex
 
     log_report(exp_dir, report, enabled=cfg.tensorboard)
     print(format_report(report, title=f"{recipe_name} on {cfg.dataset}"))
+    if recipe.format_extra_metrics(extra):
+        print(recipe.format_extra_metrics(extra))
     if "untrained" in report:
         u = report["untrained"]
         print(f"untrained network: rank-1 {100 * u['rank1']:.1f}%  mAP {100 * u['mAP']:.1f}%  "

@@ -354,6 +354,20 @@ class Recipe:
         """
         return []
 
+    def extra_metrics(self, cfg: TrainConfig, split: Any, model: torch.nn.Module,
+                      device: Any) -> dict[str, Any]:
+        """Recipe-specific metrics of the trained ``model``, merged into report.json by ``run``.
+
+        Called after the re-ID evaluation with the (last stage's) config and split; returns
+        ``{key: JSON value}`` (default: none). E.g. reid-pse's ``views``/``pse``: the view
+        predictor's held-out accuracy under ``"views"``.
+        """
+        return {}
+
+    def format_extra_metrics(self, metrics: dict[str, Any]) -> str:
+        """Text ``run`` prints below the report table for :meth:`extra_metrics` (default: none)."""
+        return ""
+
     def param_groups(self, cfg: TrainConfig, model: torch.nn.Module) -> list[dict[str, Any]]:
         """Optimizer parameter groups: the backbone at ``lr * backbone_lr_factor``."""
         backbone = getattr(model, "backbone", None)

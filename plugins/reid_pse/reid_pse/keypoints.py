@@ -18,12 +18,14 @@ Keypoint sources, tried per image in this order by :func:`attach_keypoints`:
 3. ``keypoints.csv`` in the data folder (:func:`read_keypoints_csv`; the format of
    ``market1501-holdout/keypoints.csv``: ``image,x0..x13,y0..y13`` in **1-based** pixels,
    a value ``<= 0`` or empty/NaN marks a missing joint; optional ``v0..v13`` columns);
-4. a ``*.mat`` file holding a ``pp`` matrix (the market1501_body_point annotation;
-   :func:`read_keypoints_mat`);
+4. a ``*.mat`` file holding a ``pp`` matrix (the market1501_body_point annotation, e.g.
+   ``market1501_14point_train.mat`` for ``bounding_box_train/``, matched to its folder by
+   name or row count; :mod:`reid_pse.keypoint_mat`);
 5. a folder ``keypoints/`` of per-image arrays ``<image stem>.npy`` (``(J, 3)`` float32,
    0-based pixels; :func:`read_keypoint_array`), as written by an estimator;
 6. a keypoint estimator registered through the ``reid_keypoint_estimators`` hook and named
-   by the caller (``estimator(paths) -> (N, J, 3)``; none ships with reidcore).
+   by the caller (``estimator(paths, **options) -> (N, J, 3)``; this plugin ships
+   ``keypointrcnn``, :mod:`reid_pse.keypointrcnn`).
 
 "The data folder" is the ``--data`` folder and the folder holding the split's part folders
 (e.g. ``DIR/Market-1501-v15.09.15/``) when that differs. An image that none of the
@@ -43,11 +45,15 @@ from reid_datasets.joints import FLIP_PAIRS, FLIP_PERMUTATION, JOINTS, NUM_JOINT
 from reid_datasets.keypoints_csv import (
     KeypointsError,
     csv_header,
-    from_one_based,
     read_keypoints_csv,
     to_one_based,
 )
 
+from reid_pse.keypoint_mat import (
+    MAT_KEY,
+    mat_has_keypoints,
+    mat_table,
+)
 from reidcore.atomic import atomic_open
 from reidcore.data import Sample, Split
 
@@ -55,9 +61,6 @@ from reidcore.data import Sample, Split
 CSV_NAME = "keypoints.csv"
 #: Folder of per-image ``<stem>.npy`` keypoint arrays looked up in the data folder.
 FOLDER_NAME = "keypoints"
-#: Key of the keypoint matrix in a market1501_body_point ``.mat`` file.
-MAT_KEY = "pp"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 PART_NAMES = ("train", "query", "gallery")
 
 
@@ -135,71 +138,6 @@ def _fmt(v: float) -> str:
     return "0" if s in ("-0", "") else s
 
 
-def mat_has_keypoints(path: str | os.PathLike) -> bool:
-    """Whether a ``.mat`` file (v7.3 / HDF5 or v4-v7) holds a ``pp`` variable."""
-    import h5py
-
-    path = Path(path)
-    try:
-        if h5py.is_hdf5(path):
-            with h5py.File(path, "r") as f:
-                return MAT_KEY in f
-        from scipy.io import whosmat
-
-        return any(name == MAT_KEY for name, _, _ in whosmat(str(path)))
-    except (OSError, ValueError, TypeError, NotImplementedError):
-        return False
-
-
-def read_keypoints_mat(path: str | os.PathLike) -> np.ndarray:
-    """Read the ``pp`` matrix of a market1501_body_point ``.mat`` file.
-
-    Assumed layout (documented assumption, not verified against the original release):
-    MATLAB v7.3 (HDF5, read with h5py; v4-v7 files are read with scipy), variable ``pp``
-    a ``(N, 28)`` matrix, one row per image in sorted file-name order, columns
-    ``x0..x13, y0..y13`` in 1-based pixels (``<= 0``/NaN = missing joint), like
-    ``keypoints.csv``. h5py shows a MATLAB ``(N, 28)`` matrix transposed, ``(28, N)``;
-    both orientations are accepted (a ``(28, 28)`` HDF5 matrix is taken as transposed).
-
-    Returns:
-        ``(N, J, 3)`` float32 0-based keypoints, in the file's row order.
-
-    Raises:
-        KeypointsError: the file cannot be read, has no ``pp``, or ``pp`` has no axis of 28.
-    """
-    import h5py
-
-    path = Path(path)
-    width = 2 * NUM_JOINTS
-    try:
-        if h5py.is_hdf5(path):
-            with h5py.File(path, "r") as f:
-                if MAT_KEY not in f:
-                    raise KeypointsError(f"{path} has no {MAT_KEY!r} variable")
-                pp = np.asarray(f[MAT_KEY], np.float64)
-            if pp.ndim == 2 and pp.shape[0] == width:  # MATLAB column-major, seen transposed
-                pp = pp.T
-        else:
-            from scipy.io import loadmat
-
-            data = loadmat(str(path), variable_names=[MAT_KEY])
-            if MAT_KEY not in data:
-                raise KeypointsError(f"{path} has no {MAT_KEY!r} variable")
-            pp = np.asarray(data[MAT_KEY], np.float64)
-            if pp.ndim == 2 and pp.shape[1] != width and pp.shape[0] == width:
-                pp = pp.T
-    except KeypointsError:
-        raise
-    except (OSError, ValueError, TypeError, NotImplementedError) as exc:
-        raise KeypointsError(f"cannot read keypoint file {path}: {exc}") from exc
-    if pp.ndim != 2 or pp.shape[1] != width:
-        raise KeypointsError(
-            f"{path}: {MAT_KEY!r} must be a (N, {width}) matrix of x0..x13, y0..y13 per image "
-            f"(or its transpose), got shape {pp.shape}"
-        )
-    return from_one_based(pp[:, :NUM_JOINTS], pp[:, NUM_JOINTS:])
-
-
 def read_keypoint_array(path: str | os.PathLike) -> np.ndarray:
     """One per-image ``.npy`` file: ``(J, 3)`` (or ``(J, 2)``) 0-based pixels -> ``(J, 3)`` float32.
 
@@ -223,8 +161,11 @@ def write_keypoint_array(path: str | os.PathLike, keypoints) -> Path:
     return path
 
 
-def estimate_keypoints(name: str, paths: Sequence[str]) -> np.ndarray:
+def estimate_keypoints(name: str, paths: Sequence[str], **options) -> np.ndarray:
     """Run the keypoint estimator registered as ``name`` (``reid_keypoint_estimators``).
+
+    ``options`` are passed to the estimator as keywords (e.g. ``weights=PATH`` for
+    ``keypointrcnn``; :mod:`reid_pse.keypointrcnn`).
 
     Returns:
         ``(N, J, 3)`` float32, 0-based pixels of each image, confidence in ``[0, 1]``.
@@ -236,7 +177,7 @@ def estimate_keypoints(name: str, paths: Sequence[str]) -> np.ndarray:
     from reidcore.registry import registry
 
     estimator = registry("keypoint_estimator").get(name)
-    out = np.asarray(estimator(list(paths)), dtype=np.float32)
+    out = np.asarray(estimator(list(paths), **options), dtype=np.float32)
     if out.shape[:1] != (len(paths),) or out.ndim != 3:
         raise KeypointsError(
             f"keypoint estimator {name!r} returned shape {out.shape} for {len(paths)} images; "
@@ -261,19 +202,12 @@ class Source:
     lookup: Callable[[Sequence[Sample]], dict[int, np.ndarray]]
 
 
-def _image_dir_listing(folder: Path) -> list[str]:
-    try:
-        return sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
-    except OSError:
-        return []
-
-
 def table_lookup(table: Mapping[str, np.ndarray], base: Path | None):
     """Match samples to a ``{image: keypoints}`` table.
 
     A sample matches the entry named by its path relative to ``base`` (POSIX separators),
     else the entry named by the longest trailing part of its path (``query/x.jpg``, then
-    ``x.jpg``), else the only entry with its file stem.
+    ``x.jpg``), else its absolute path, else the only entry with its file stem.
     """
     by_stem: dict[str, str | None] = {}
     for key in table:
@@ -293,6 +227,7 @@ def table_lookup(table: Mapping[str, np.ndarray], base: Path | None):
                     pass
             parts = p.parts
             keys += ["/".join(parts[-n:]) for n in range(min(depth, len(parts)), 0, -1)]
+            keys.append(Path(os.path.abspath(p)).as_posix())  # tables of absolute paths
             key = next((k for k in keys if k in table), None) or by_stem.get(p.stem)
             if key is not None:
                 out[i] = table[key]
@@ -313,33 +248,38 @@ def csv_source(path: Path) -> Source:
     return Source(f"{path} (1-based CSV)", lookup)
 
 
-def mat_source(path: Path) -> Source:
-    """Keypoints of a ``.mat`` ``pp`` matrix (:func:`read_keypoints_mat`).
+def mat_source(path: Path, folders: Sequence[Path] | None = None) -> Source:
+    """Keypoints of a market1501_body_point ``.mat`` ``pp`` matrix, read on first use.
 
-    The rows are paired with sorted image file names: those of the folder named like the
-    ``.mat`` file's stem that holds images of the split (e.g. ``bounding_box_train.mat``
-    -> ``bounding_box_train/``), else all image files of the folders holding the split's
-    images, sorted by file name. The row count must equal the number of names.
+    Its rows annotate the sorted image files of one folder, found by the file's published
+    name, a folder's name, or its row count (:func:`reid_pse.keypoint_mat.match_mat_folder`;
+    e.g. ``market1501_14point_train.mat`` -> ``bounding_box_train/``). ``folders`` are the
+    folders holding the split's images (default: those of the samples looked up).
+
+    Raises (on lookup):
+        KeypointsError: the row count disagrees with the folder the name matched, or no
+            folder matches; names the file, its row count and the folder(s).
     """
+    cache: dict = {}
 
     def lookup(samples):
-        pp = read_keypoints_mat(path)
-        folders = sorted({Path(s.path).parent for s in samples})
-        named = [f for f in folders if f.name == path.stem]
-        if named:
-            names = _image_dir_listing(named[0])
-            what = f"the images in {named[0]}"
-        else:
-            names = sorted({n for f in folders for n in _image_dir_listing(f)})
-            what = f"the image files in {', '.join(str(f) for f in folders)}"
-        if len(names) != len(pp):
-            raise KeypointsError(
-                f"{path}: {MAT_KEY!r} has {len(pp)} rows but there are {len(names)} of {what}; "
-                f"expected one row per image in sorted file-name order"
-            )
-        return table_lookup(dict(zip(names, pp, strict=True)), None)(samples)
+        if "t" not in cache:
+            dirs = folders if folders is not None else sample_folders(samples)
+            cache["t"] = mat_table(path, dirs)[0]
+        table = cache["t"]
+        out = {}
+        for i, s in enumerate(samples):
+            kp = table.get(os.path.abspath(s.path))
+            if kp is not None:
+                out[i] = kp
+        return out
 
     return Source(f"{path} ({MAT_KEY!r} matrix)", lookup)
+
+
+def sample_folders(samples: Iterable[Sample]) -> list[Path]:
+    """The distinct folders holding ``samples``' images (absolute), sorted."""
+    return [Path(d) for d in sorted({os.path.dirname(os.path.abspath(s.path)) for s in samples})]
 
 
 def folder_source(folder: Path) -> Source:
@@ -358,17 +298,17 @@ def folder_source(folder: Path) -> Source:
     return Source(f"{folder}/<image stem>.npy", lookup)
 
 
-def estimator_source(name: str) -> Source:
+def estimator_source(name: str, options: Mapping[str, object] | None = None) -> Source:
     """Keypoints estimated by the registered estimator ``name`` for every remaining image."""
 
     def lookup(samples):
-        kps = estimate_keypoints(name, [s.path for s in samples])
+        kps = estimate_keypoints(name, [s.path for s in samples], **dict(options or {}))
         return dict(enumerate(kps))
 
     return Source(f"keypoint estimator {name!r}", lookup)
 
 
-def path_source(path: str | os.PathLike) -> Source:
+def path_source(path: str | os.PathLike, folders: Sequence[Path] | None = None) -> Source:
     """A source for an explicit path: a CSV file, a ``.mat`` file, or a folder.
 
     A folder is read through its ``keypoints.csv`` when it has one (e.g. the output of
@@ -383,7 +323,7 @@ def path_source(path: str | os.PathLike) -> Source:
     if path.is_file() and path.suffix.lower() == ".csv":
         return csv_source(path)
     if path.is_file() and path.suffix.lower() == ".mat":
-        return mat_source(path)
+        return mat_source(path, folders)
     raise KeypointsError(
         f"keypoint source {path} is not an existing .csv file, .mat file or folder"
     )
@@ -413,8 +353,12 @@ def data_dirs(split: Split, root: str | os.PathLike | None) -> list[Path]:
     return out
 
 
-def default_sources(dirs: Sequence[Path]) -> list[Source]:
-    """The file sources found in ``dirs``, in search order: CSV, ``.mat``, per-image folder."""
+def default_sources(dirs: Sequence[Path], folders: Sequence[Path] | None = None) -> list[Source]:
+    """The file sources found in ``dirs``, in search order: CSV, ``.mat``, per-image folder.
+
+    ``folders``: the folders holding the split's images, which the ``.mat`` files are
+    matched to (:func:`mat_source`).
+    """
     sources: list[Source] = []
     for d in dirs:
         if (d / CSV_NAME).is_file():
@@ -424,7 +368,7 @@ def default_sources(dirs: Sequence[Path]) -> list[Source]:
             mats = sorted(d.glob("*.mat"))
         except OSError:
             mats = []
-        sources.extend(mat_source(m) for m in mats if mat_has_keypoints(m))
+        sources.extend(mat_source(m, folders) for m in mats if mat_has_keypoints(m))
     for d in dirs:
         if (d / FOLDER_NAME).is_dir():
             sources.append(folder_source(d / FOLDER_NAME))
@@ -449,6 +393,7 @@ def attach_keypoints(
     *,
     keypoints: str | os.PathLike | None = None,
     estimator: str | None = None,
+    estimator_options: Mapping[str, object] | None = None,
     sources: Sequence[Source] | None = None,
 ) -> Split:
     """Give every sample of ``split`` (train, query and gallery) ``extras["keypoints"]``.
@@ -468,6 +413,8 @@ def attach_keypoints(
         root: the ``--data`` folder (or ``None``).
         keypoints: an explicit keypoint file or folder, searched before the defaults.
         estimator: the name of a ``reid_keypoint_estimators`` estimator, the last resort.
+        estimator_options: keyword options for the estimator (e.g. ``{"weights": PATH}``
+            for ``keypointrcnn``).
         sources: custom sources instead of the file ones (the estimator still comes last).
 
     Returns:
@@ -489,15 +436,15 @@ def attach_keypoints(
             origin[i] = "extras"
     if sources is None:
         dirs = data_dirs(split, root)
-        sources = ([path_source(keypoints)] if keypoints is not None else []) + default_sources(
-            dirs
-        )
+        folders = sample_folders(samples)
+        sources = ([path_source(keypoints, folders)] if keypoints is not None else [])
+        sources += default_sources(dirs, folders)
         places = ([str(keypoints)] if keypoints is not None else []) + searched_places(dirs)
     else:
         places = [src.describe for src in sources]
     sources = list(sources)
     if estimator is not None:
-        sources.append(estimator_source(estimator))
+        sources.append(estimator_source(estimator, estimator_options))
         places.append(f"keypoint estimator {estimator!r}")
     for src in sources:
         todo = [i for i in range(len(samples)) if i not in found]
@@ -512,8 +459,10 @@ def attach_keypoints(
     if lacking:
         first = samples[lacking[0]].path
         hint = ("" if estimator is not None else
-                "; or name a keypoint estimator (--keypoint-estimator, a plugin's "
-                "reid_keypoint_estimators hook)")
+                ", or estimate them: `python -m reidcore pse keypoints --dataset NAME --data "
+                "DIR` writes DIR/keypoints.csv (estimator keypointrcnn), or let the dataset "
+                "estimate what is missing with the reader option keypoint_estimator="
+                "keypointrcnn (`run ... --dataset-option keypoint_estimator=keypointrcnn`)")
         raise KeypointsError(
             f"no keypoints for image {first} ({len(lacking)} of {len(samples)} images of "
             f"{split.name!r} lack them). Searched: extras['keypoints'] of the reader, "

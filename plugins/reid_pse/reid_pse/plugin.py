@@ -40,5 +40,10 @@ def reid_recipes():
 
 
 @hookimpl
+def reid_keypoint_estimators():
+    return {"keypointrcnn": "reid_pse.keypointrcnn:keypointrcnn"}
+
+
+@hookimpl
 def reid_rerankers():
     return {"ecn": "reid_pse.ecn:ecn_rerank", "ecn-orig": "reid_pse.ecn:ecn_orig_rerank"}

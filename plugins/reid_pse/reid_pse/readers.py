@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reid_pse.keypoints import attach_keypoints
+from reid_pse.keypoints import KeypointsError, attach_keypoints
 from reidcore.data import Split
 
 SUFFIX = "-pose-maps"
@@ -45,9 +45,17 @@ def read_pose_maps(
         root: the ``--data`` folder, passed to the base reader and searched for
             ``keypoints.csv``, ``*.mat`` (``pp``) and ``keypoints/<stem>.npy``.
         keypoints: an explicit keypoint CSV, ``.mat`` or folder, searched first.
-        keypoint_estimator: a ``reid_keypoint_estimators`` name for images without keypoints.
+        keypoint_estimator: a ``reid_keypoint_estimators`` name (e.g. ``keypointrcnn``) that
+            estimates the keypoints of the images no file covers (``run ...
+            --dataset-option keypoint_estimator=keypointrcnn``); nothing is stored: run
+            ``python -m reidcore pse keypoints`` once to keep them in ``keypoints.csv``.
         name: the split's name (default ``"<base>-pose-maps"``).
-        **kwargs: the base reader's own options.
+        **kwargs: the base reader's own options, except ``keypoint_<option>=value``, which
+            go to the estimator as ``<option>=value`` (``keypointrcnn``: ``keypoint_weights``
+            = a state dict path or ``random``, ``keypoint_device``, ``keypoint_batch_size``,
+            ``keypoint_min_size``, ``keypoint_max_size``, ``keypoint_proposals``,
+            ``keypoint_min_confidence``; strings are accepted, as ``--dataset-option``
+            gives them).
 
     Returns:
         The base split; every sample's ``extras`` gains ``"keypoints"`` ((J, 3) float32,
@@ -62,8 +70,14 @@ def read_pose_maps(
     # registry.load_dataset(base, root, **kwargs) minus its ``name`` clash: same reader call
     reader = registry("dataset").get(base)
     root = Path(root).expanduser() if root is not None else None
+    prefix = "keypoint_"
+    options = {k[len(prefix):]: kwargs.pop(k) for k in list(kwargs) if k.startswith(prefix)}
+    if options and keypoint_estimator is None:
+        raise KeypointsError(f"dataset option(s) {', '.join(prefix + k for k in options)} configure a "
+                         "keypoint estimator, but none is named (keypoint_estimator=NAME)")
     split = reader(root, name=name or f"{base}{SUFFIX}", **kwargs)
-    return attach_keypoints(split, root, keypoints=keypoints, estimator=keypoint_estimator)
+    return attach_keypoints(split, root, keypoints=keypoints, estimator=keypoint_estimator,
+                            estimator_options=options or None)
 
 
 def read_market1501_pose_maps(root: str | os.PathLike | None, **kwargs: Any) -> Split:

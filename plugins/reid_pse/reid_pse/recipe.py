@@ -39,6 +39,7 @@ class PoseConfig(TrainConfig):
     dataset: str = field("market1501-pose-maps", "dataset with keypoints (NAME-pose-maps)")
     model: str = field("pse", "model name")
     sigma: float | None = field(None, "pose-map Gaussian std in input pixels (default: DeeperCut's radius scaled to --height)")
+    pose_channels: bool = field(True, "feed the pose maps with the image (--no-pose-channels: RGB only, trained the same way; the ablation's baseline)")
     embedding_dim: int = field(1024, "size of pre_logits, the embedding")
     label_smoothing: float = field(0.0, "label smoothing of the identity cross-entropy (paper: 0)")
     triplet_loss_weight: float = field(0.0, "weight of an extra batch-hard triplet term on the embedding (paper: 0, off)")
@@ -56,6 +57,8 @@ class ViewsConfig(PoseConfig):
     iterations: int = field(2000, "training iterations")
     decay_start_iteration: int = field(1000, "trinet schedule: iteration where exponential decay starts")
     trainable_scopes: str = field("view_predictor", "parameter-name prefixes trained (the seed: 3Views)")
+    view_holdout: float = field(0.2, "share of the view-labelled identities held out from view training to measure view accuracy (0: none)",
+                                validator=[attrs.validators.ge(0.0), attrs.validators.lt(1.0)])
 
 
 @attrs.define(kw_only=True)
@@ -67,6 +70,8 @@ class PSEConfig(PoseConfig):
     view_data: str | None = field(None, "folder of --view-dataset")
     view_iterations: int = field(2000, "iterations of stage 1, the view predictor")
     view_batch_k: int = field(16, "images per view class in stage 1 (3 classes per batch)")
+    view_holdout: float = field(0.2, "share of the view-labelled identities held out from stage 1 to measure view accuracy (0: none)",
+                                validator=[attrs.validators.ge(0.0), attrs.validators.lt(1.0)])
     new_layers_iterations: int = field(5000, "iterations of stage 2, the new layers only")
     iterations: int = field(20000, "iterations of stage 3, the whole network")
     decay_start_iteration: int = field(12000, "trinet schedule of stage 3: where exponential decay starts")
@@ -86,6 +91,20 @@ def first_conv_scope(cfg: PoseConfig) -> str:
     return "backbone." + first_conv_name(create_backbone(cfg.backbone, pretrained="none"))
 
 
+class RGBOnly:
+    """A pose transform whose output keeps only the RGB channels (``--no-pose-channels``).
+
+    The image goes through exactly the same resize, padding, crop, flip and erasing as with
+    pose maps; only the ``J`` map channels are dropped: ``(3 + J, H, W) -> (3, H, W)``.
+    """
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, image, keypoints, source_size=None):
+        return self.transform(image, keypoints, source_size)[:3]
+
+
 class _PoseRecipe(Recipe):
     """Shared parts: pose-map inputs, cross-entropy criterion, test-time flip of pose maps."""
 
@@ -98,7 +117,8 @@ class _PoseRecipe(Recipe):
         from reid_pse.keypoints import NUM_JOINTS
         from reid_pse.model import PSENet
 
-        return PSENet(backbone=cfg.backbone, pretrained=cfg.pretrained, num_joints=NUM_JOINTS,
+        return PSENet(backbone=cfg.backbone, pretrained=cfg.pretrained,
+                      num_joints=NUM_JOINTS if cfg.pose_channels else 0,
                       views=self.views, embedding_dim=cfg.embedding_dim, num_classes=num_classes)
 
     def build_criterion(self, cfg: PoseConfig) -> torch.nn.Module:
@@ -115,12 +135,13 @@ class _PoseRecipe(Recipe):
         from reid_pse.dataset import PoseMapDataset
         from reid_pse.pose_maps import PoseTrainTransform
 
-        return PoseMapDataset(self._train_samples(split), labels, cfg.height, cfg.width,
-                              PoseTrainTransform(cfg.height, cfg.width, cfg.pad, cfg.flip,
-                                                 cfg.erasing_p, cfg.sigma),
+        transform = PoseTrainTransform(cfg.height, cfg.width, cfg.pad, cfg.flip, cfg.erasing_p,
+                                       cfg.sigma)
+        return PoseMapDataset(self._train_samples(cfg, split), labels, cfg.height, cfg.width,
+                              transform if cfg.pose_channels else RGBOnly(transform),
                               cache=cfg.cache_images)
 
-    def _train_samples(self, split: Any) -> list:
+    def _train_samples(self, cfg: PoseConfig, split: Any) -> list:
         return list(split.train)
 
     def embed_dataset(self, cfg: PoseConfig, samples: Any, height: int, width: int) -> Any:
@@ -128,12 +149,16 @@ class _PoseRecipe(Recipe):
         from reid_pse.pose_maps import PoseTestTransform
 
         sigma = cfg.sigma * height / cfg.height if cfg.sigma else None
-        return PoseMapDataset(samples, None, height, width, PoseTestTransform(height, width, sigma))
+        transform = PoseTestTransform(height, width, sigma)
+        return PoseMapDataset(samples, None, height, width,
+                              transform if cfg.pose_channels else RGBOnly(transform))
 
     def flip_input(self, x: torch.Tensor) -> torch.Tensor:
+        import torch
+
         from reid_pse.pose_maps import flip_pose_input
 
-        return flip_pose_input(x)
+        return torch.flip(x, dims=[-1]) if x.shape[-3] == 3 else flip_pose_input(x)
 
 
 class ViewsRecipe(_PoseRecipe):
@@ -143,21 +168,35 @@ class ViewsRecipe(_PoseRecipe):
     description = "PSE view predictor (front/back/side) on view labels or keypoint pseudo-labels"
     config_class = ViewsConfig
 
-    def _labelled(self, split: Any) -> tuple[list, list[int]]:
-        from reid_pse.views import view_labels
+    def _labelled(self, cfg: ViewsConfig, split: Any) -> tuple[list, list[int]]:
+        from reid_pse.view_eval import split_view_labelled
 
-        labels = view_labels(split.train)
-        keep = [i for i, v in enumerate(labels) if v >= 0]
-        if not keep:
+        train, held, labels = split_view_labelled(split.train, cfg.view_holdout)
+        if not train:
             raise ValueError(f"{split.name}: no training image has a view label or keypoints to "
-                             "derive one from")
-        return [split.train[i] for i in keep], [int(labels[i]) for i in keep]
+                             f"derive one from (outside the {len(held)} held out by "
+                             f"--view-holdout {cfg.view_holdout})")
+        return [split.train[i] for i in train], [int(labels[i]) for i in train]
 
     def train_labels(self, cfg: ViewsConfig, split: Any) -> list[int]:
-        return self._labelled(split)[1]
+        return self._labelled(cfg, split)[1]
 
-    def _train_samples(self, split: Any) -> list:
-        return self._labelled(split)[0]
+    def _train_samples(self, cfg: ViewsConfig, split: Any) -> list:
+        return self._labelled(cfg, split)[0]
+
+    def extra_metrics(self, cfg: ViewsConfig, split: Any, model: torch.nn.Module,
+                      device: Any) -> dict[str, Any]:
+        """``{"views": ...}``: accuracy and confusion on the held-out view-labelled images."""
+        from reid_pse.view_eval import view_accuracy
+
+        return view_accuracy(model, cfg, split, device)
+
+    def format_extra_metrics(self, metrics: dict[str, Any]) -> str:
+        from reid_pse.view_eval import format_view_accuracy
+
+        text = format_view_accuracy(metrics)
+        return text and (text + "\n(the re-ID table above measures the embedding, which the "
+                         "views recipe does not train: only the view predictor is trained)")
 
     def build_criterion(self, cfg: ViewsConfig) -> torch.nn.Module:
         from reidcore.losses import Criterion, CrossEntropyLoss
@@ -220,3 +259,18 @@ class PSERecipe(_PoseRecipe):
                                   max_train_minutes=_share(cfg, cfg.iterations, total))
         return [Stage("1-views", "views", views), Stage("2-new-layers", self.name, new),
                 Stage("3-all", self.name, everything)]
+
+    def extra_metrics(self, cfg: PSEConfig, split: Any, model: torch.nn.Module,
+                      device: Any) -> dict[str, Any]:
+        """``{"views": ...}``: the final network's view predictor on the images held out from
+        stage 1 (of ``--view-dataset`` when given, else of the training set)."""
+        from reid_pse.view_eval import view_accuracy
+        from reidcore.registry import load_dataset
+
+        views = load_dataset(cfg.view_dataset, cfg.view_data) if cfg.view_dataset else split
+        return view_accuracy(model, cfg, views, device)
+
+    def format_extra_metrics(self, metrics: dict[str, Any]) -> str:
+        from reid_pse.view_eval import format_view_accuracy
+
+        return format_view_accuracy(metrics)

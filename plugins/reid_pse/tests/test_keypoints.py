@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reid_pse import keypoint_mat as M
 from reid_pse import keypoints as K
 
 from reidcore.data import Sample, Split
 from reidcore.registry import load_dataset
 from reidcore.testing import write_tiny_market
 
-HOLDOUT = Path(__file__).resolve().parents[3] / "shared" / "data" / "market1501-holdout"
+HOLDOUT = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "market1501-holdout"
 if not HOLDOUT.is_dir():
     HOLDOUT = Path("/work/shared/data/market1501-holdout")
 
@@ -114,26 +115,28 @@ def test_mat_loader_hdf5_transposed_and_v5(tmp_path):
     pp = np.concatenate([rng.integers(1, 65, (5, 14)), rng.integers(1, 129, (5, 14))], 1)
     pp = pp.astype(np.float64)
     pp[2, 3] = 0  # joint 3 of image 2 missing
-    # MATLAB v7.3 stores an (N, 28) matrix column-major: h5py shows it as (28, N).
+    # The published market1501_body_point files show (N, 28) in h5py; (28, N) is accepted too.
     with h5py.File(tmp_path / "v73.mat", "w") as f:
+        f.create_dataset("pp", data=pp)
+    with h5py.File(tmp_path / "v73t.mat", "w") as f:
         f.create_dataset("pp", data=pp.T)
     savemat(tmp_path / "v5.mat", {"pp": pp})
-    for name in ("v73.mat", "v5.mat"):
-        assert K.mat_has_keypoints(tmp_path / name)
-        kp = K.read_keypoints_mat(tmp_path / name)
+    for name in ("v73.mat", "v73t.mat", "v5.mat"):
+        assert M.mat_has_keypoints(tmp_path / name)
+        kp = M.read_keypoints_mat(tmp_path / name)
         assert kp.shape == (5, 14, 3)
         np.testing.assert_array_equal(kp[0, :, 0], pp[0, :14] - 1)
         np.testing.assert_array_equal(kp[4, :, 1], pp[4, 14:] - 1)
         assert (kp[2, 3] == 0).all() and (kp[2, 4, 2] == 1)
     with h5py.File(tmp_path / "other.mat", "w") as f:
         f.create_dataset("xx", data=pp.T)
-    assert not K.mat_has_keypoints(tmp_path / "other.mat")
+    assert not M.mat_has_keypoints(tmp_path / "other.mat")
     with pytest.raises(K.KeypointsError, match=r"other\.mat has no 'pp'"):
-        K.read_keypoints_mat(tmp_path / "other.mat")
+        M.read_keypoints_mat(tmp_path / "other.mat")
     with h5py.File(tmp_path / "shape.mat", "w") as f:
         f.create_dataset("pp", data=np.zeros((5, 7)))
     with pytest.raises(K.KeypointsError, match=r"shape\.mat.*\(N, 28\)"):
-        K.read_keypoints_mat(tmp_path / "shape.mat")
+        M.read_keypoints_mat(tmp_path / "shape.mat")
 
 
 def test_per_image_array_loader(tmp_path):
@@ -230,13 +233,80 @@ def test_sources_in_order_extras_csv_mat_folder_estimator(market, tmp_path):
         np.testing.assert_array_equal(src[str(p)][1], _fake_keypoints("est"))
 
 
-def test_mat_row_count_mismatch_is_an_error(market):
+def _write_mat(path: Path, images: list[Path]) -> np.ndarray:
+    """A market1501_body_point-style v7.3 file: ``pp`` (N, 28) as h5py shows the real ones."""
+    import h5py
+
+    pp = np.stack([np.concatenate([_fake_keypoints(p.name)[:, 0] + 1,
+                                   _fake_keypoints(p.name)[:, 1] + 1]) for p in images])
+    with h5py.File(path, "w") as f:
+        f.create_dataset("pp", data=pp)
+    return pp
+
+
+def test_mat_row_count_matching_no_folder_is_an_error(market):
     import h5py
 
     with h5py.File(market / "all.mat", "w") as f:
-        f.create_dataset("pp", data=np.ones((28, 3)))
-    with pytest.raises(K.KeypointsError, match=r"all\.mat: 'pp' has 3 rows but there are 16"):
+        f.create_dataset("pp", data=np.ones((3, 28)))
+    with pytest.raises(K.KeypointsError) as info:
         load_dataset("market1501-pose-maps", market)
+    msg = str(info.value)
+    assert "all.mat: 'pp' has 3 rows but no folder of the split holds that many" in msg
+    assert f"{market / 'bounding_box_train'}/ 8" in msg and f"{market / 'query'}/ 4" in msg
+    assert "market1501_14point_train.mat (bounding_box_train/)" in msg
+
+
+def test_mat_files_matched_by_published_name_and_row_count(market):
+    train = sorted((market / "bounding_box_train").glob("*.jpg"))
+    query = sorted((market / "query").glob("*.jpg"))
+    gallery = sorted((market / "bounding_box_test").glob("*.jpg"))
+    # query and gallery both hold 4 images: only their names tell them apart
+    _write_mat(market / "market1501_14point_query.mat", query)
+    _write_mat(market / "Market1501_14point_gallery.mat", gallery)
+    _write_mat(market / "my_keypoints.mat", train)  # 8 rows: only bounding_box_train/ has 8
+    split = load_dataset("market1501-pose-maps", market)
+    for part, mat in ((split.train, "my_keypoints.mat"), (split.query, "14point_query.mat"),
+                      (split.gallery, "14point_gallery.mat")):
+        assert len(part) > 0
+        for s in part:
+            assert mat in s.extras["keypoint_source"]
+            np.testing.assert_array_equal(s.extras["keypoints"], _fake_keypoints(Path(s.path).name))
+
+
+def test_mat_published_name_with_wrong_row_count_names_file_rows_and_folder(market):
+    query = sorted((market / "query").glob("*.jpg"))
+    _write_mat(market / "market1501_14point_query.mat", query + query[:1])  # 5 rows, 4 images
+    with pytest.raises(K.KeypointsError) as info:
+        load_dataset("market1501-pose-maps", market)
+    msg = str(info.value)
+    assert "market1501_14point_query.mat: 'pp' has 5 rows but " in msg
+    assert f"{market / 'query'}/ (matched by the file's name) holds 4 image files" in msg
+
+
+def test_mat_ambiguous_row_count_asks_for_a_name(market):
+    _write_mat(market / "kp.mat", sorted((market / "query").glob("*.jpg")))  # 4 = query = gallery
+    with pytest.raises(K.KeypointsError, match=r"kp\.mat: 'pp' has 4 rows and several folders"):
+        load_dataset("market1501-pose-maps", market)
+
+
+def test_mat_with_rows_of_all_folders_pairs_sorted_names_across_them(market):
+    images = sorted(_images(market), key=lambda p: p.name)
+    _write_mat(market / "everything.mat", images)  # 16 rows: no single folder, all of them
+    split = load_dataset("market1501-pose-maps", market)
+    for s in (*split.train, *split.query, *split.gallery):
+        np.testing.assert_array_equal(s.extras["keypoints"], _fake_keypoints(Path(s.path).name))
+
+
+def test_mat_28_by_28_is_read_as_the_published_files(tmp_path):
+    import h5py
+
+    pp = np.arange(1, 28 * 28 + 1, dtype=np.float64).reshape(28, 28)
+    with h5py.File(tmp_path / "square.mat", "w") as f:
+        f.create_dataset("pp", data=pp)
+    kp = M.read_keypoints_mat(tmp_path / "square.mat")
+    np.testing.assert_array_equal(kp[0, :, 0], pp[0, :14] - 1)  # row 0 = image 0, not column 0
+    np.testing.assert_array_equal(kp[27, :, 1], pp[27, 14:] - 1)
 
 
 def test_explicit_keypoints_path_and_unknown_estimator(market, tmp_path):

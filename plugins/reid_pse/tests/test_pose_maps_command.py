@@ -93,7 +93,8 @@ def test_pose_maps_command_missing_keypoints_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     first = sorted((data / "bounding_box_train").glob("*.jpg"))[0]
     assert f"reidcore: error: no keypoints for image {first} (16 of 16 images" in err
-    assert "keypoints.csv" in err and "--keypoint-estimator" in err
+    assert "keypoints.csv" in err and "pse keypoints --dataset NAME" in err
+    assert "keypoint_estimator=keypointrcnn" in err
     assert not (tmp_path / "out" / "keypoints.csv").exists()
 
 

@@ -72,6 +72,12 @@ def test_pse_stages_train_what_they_say(market, tmp_path):
     report = json.loads((exp / "report.json").read_text())
     assert [s["stage"] for s in report["stages"]] == ["1-views", "2-new-layers", "3-all"]
     assert report["recipe"] == "pse" and 0 <= report["mAP"] <= 1
+    # the final network's view predictor on the images held out from stage 1
+    v = report["views"]
+    assert v["labels"] == "keypoint pseudo-labels" and v["heldout_images"] > 0
+    assert v["train_images"] + v["heldout_images"] == 24  # every training image has a view
+    assert sum(map(sum, v["confusion"])) == v["heldout_images"]
+    assert 0 <= v["accuracy"] <= 1
     views = _params(exp / "stages" / "1-views")
     new = _params(exp / "stages" / "2-new-layers")
     final = _params(exp / "stages" / "3-all")
@@ -101,7 +107,7 @@ def test_pse_stages_train_what_they_say(market, tmp_path):
         assert f["embs"].shape[1] == 16 and f["embs_augmented"].shape[1] == 2
 
 
-def test_pose_maps_recipe_two_stages_and_views_alone(market, tmp_path):
+def test_pose_maps_recipe_two_stages_and_views_alone(market, tmp_path, capsys):
     exp = tmp_path / "pm"
     assert main(["run", "pose-maps", "--dataset", "market1501-pose-maps", "--data", str(market),
                  "--experiment", str(exp), *SMALL, "--iterations", "4", "--keep-stage-checkpoints"]) == 0
@@ -115,6 +121,23 @@ def test_pose_maps_recipe_two_stages_and_views_alone(market, tmp_path):
                  "--experiment", str(exp), *SMALL, "--batch-p", "3", "--iterations", "2"]) == 0
     log = (exp / "train.log").read_text()
     assert "view/accuracy" in log and "in scopes 'view_predictor'" in log
+    # measured on held-out identities: accuracy and confusion in report.json and printed
+    from reid_pse.view_eval import split_view_labelled
+
+    from reidcore.registry import load_dataset
+
+    v = json.loads((exp / "report.json").read_text())["views"]
+    split = load_dataset("market1501-pose-maps", market)
+    train, held, labels = split_view_labelled(split.train, 0.2)
+    assert (v["train_images"], v["heldout_images"]) == (len(train), len(held))
+    assert len(held) > 0 and len({split.train[i].pid for i in held} & {split.train[i].pid
+                                                                       for i in train}) == 0
+    conf = np.array(v["confusion"])
+    np.testing.assert_array_equal(conf.sum(1), np.bincount(labels[held], minlength=3))
+    assert v["accuracy"] == pytest.approx(np.trace(conf) / len(held))
+    out = capsys.readouterr().out
+    assert f"view predictor on {len(held)} held-out images" in out
+    assert f"accuracy {100 * v['accuracy']:.1f}%" in out and "true \\ predicted" in out
 
 
 def test_pse_on_a_dataset_without_keypoints_names_the_first_image(tmp_path, capsys):
@@ -124,3 +147,28 @@ def test_pse_on_a_dataset_without_keypoints_names_the_first_image(tmp_path, caps
     assert code != 0
     err = capsys.readouterr().err
     assert "0001_c1s1_000000_00.jpg" in err and "keypoints" in err
+
+
+def test_pose_maps_without_pose_channels_is_the_rgb_only_baseline(market, tmp_path):
+    exp = tmp_path / "rgb"
+    assert main(["run", "pose-maps", "--dataset", "market1501-pose-maps", "--data", str(market),
+                 "--experiment", str(exp), *SMALL, "--iterations", "4", "--flip-augment",
+                 "--no-pose-channels"]) == 0
+    report = json.loads((exp / "report.json").read_text())
+    assert [s["stage"] for s in report["stages"]] == ["1-new-layers", "2-all"]  # as pose-maps
+    assert json.loads((exp / "args.json").read_text())["config"]["pose_channels"] is False
+    final = _params(exp / "stages" / "2-all")
+    assert final["backbone.conv1.weight"].shape[1] == 3  # RGB only
+    # the same augmentation as with pose maps, without the map channels
+    from reid_pse.pose_maps import PoseTrainTransform
+    from reid_pse.recipe import RGBOnly
+
+    image = torch.randint(0, 255, (3, 64, 32), dtype=torch.uint8)
+    kp = np.concatenate([person("front"), np.ones((14, 1))], 1)
+    full = PoseTrainTransform(64, 32, 4, True, 0.5)
+    torch.manual_seed(3)
+    a = full(image, kp)
+    torch.manual_seed(3)
+    b = RGBOnly(full)(image, kp)
+    assert a.shape[0] == 17 and b.shape[0] == 3
+    torch.testing.assert_close(b, a[:3])
