@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import attrs
 
-from reidcore.recipe import Recipe, TrainConfig, field
+from reidcore.recipe import CriterionInfo, Recipe, TrainConfig, field
 
 
 @attrs.define(kw_only=True)
@@ -55,7 +55,7 @@ class DCNNRecipe(Recipe):
                             embedding_dim=cfg.embedding_dim, num_classes=num_classes,
                             dropout=cfg.dropout)
 
-    def build_criterion(self, cfg: DCNNConfig):
+    def build_criterion(self, cfg: DCNNConfig, info: CriterionInfo | None = None):
         from reidcore.losses import Criterion
         from reidcore.registry import create_loss
 

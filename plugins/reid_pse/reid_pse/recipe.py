@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from reidcore.recipe import Recipe, Stage, TrainConfig, field
+from reidcore.recipe import CriterionInfo, Recipe, Stage, TrainConfig, field
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -101,7 +101,7 @@ class _PoseRecipe(Recipe):
         return PSENet(backbone=cfg.backbone, pretrained=cfg.pretrained, num_joints=NUM_JOINTS,
                       views=self.views, embedding_dim=cfg.embedding_dim, num_classes=num_classes)
 
-    def build_criterion(self, cfg: PoseConfig) -> torch.nn.Module:
+    def build_criterion(self, cfg: PoseConfig, info: CriterionInfo | None = None) -> torch.nn.Module:
         from reidcore.losses import Criterion, CrossEntropyLoss
 
         terms: dict[str, Any] = {"id": (1.0, CrossEntropyLoss(label_smoothing=cfg.label_smoothing))}
@@ -159,7 +159,7 @@ class ViewsRecipe(_PoseRecipe):
     def _train_samples(self, split: Any) -> list:
         return self._labelled(split)[0]
 
-    def build_criterion(self, cfg: ViewsConfig) -> torch.nn.Module:
+    def build_criterion(self, cfg: ViewsConfig, info: CriterionInfo | None = None) -> torch.nn.Module:
         from reidcore.losses import Criterion, CrossEntropyLoss
 
         return Criterion({"view": (1.0, CrossEntropyLoss(cfg.label_smoothing, logits_key="view_logits"))})
