@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from reidcore.data.samplers import DistributedPKSampler, PKSampler, SeededBatchSampler, sample_seed
+from reidcore.data.samplers import DistributedPKSampler, PKSampler, SeededBatchSampler, batch_seeds
 from reidcore.data.seeded import SeededDataset, seeded_rngs
 from reidcore.engine import budget, checkpoint
 from reidcore.engine.distributed import DataParallel
@@ -285,7 +285,8 @@ def test_seeded_batches_are_the_same_under_ddp_as_in_one_process():
              .seeded_batch(5) for r in range(3)]
     assert parts[0] + parts[1] + parts[2] == single
     assert len({s for _i, s in single}) == 8
-    assert sample_seed(3, 5, 0) == single[0][1] != sample_seed(3, 6, 0)
+    assert [s for _i, s in single] == batch_seeds(3, 5, 8) != batch_seeds(3, 6, 8)
+    assert batch_seeds(3, 5, 8)[:4] == batch_seeds(3, 5, 4)  # a position's seed is its own
     it = iter(SeededBatchSampler(PKSampler(labels, 4, 2, seed=3, start_iteration=5)))
     assert next(it) == single
 

@@ -140,17 +140,18 @@ class DistributedPKSampler(PKSampler):
             self.iteration += 1
 
 
-def sample_seed(seed: int, iteration: int, position: int) -> int:
-    """The augmentation seed of the image at ``position`` of global P×K batch ``iteration``.
+def batch_seeds(seed: int, iteration: int, size: int) -> list[int]:
+    """The augmentation seeds of the ``size`` images of global P×K batch ``iteration``.
 
-    A 63-bit int from ``numpy.random.SeedSequence([seed, iteration, position, tag])``: it
-    depends on nothing else (not the number of DataLoader workers, ranks or earlier
-    resumes), so a resumed or data-parallel run augments every image exactly as an
+    Position ``i`` gets the ``i``-th 64-bit word of
+    ``numpy.random.SeedSequence([seed, iteration, tag]).generate_state(size)``, shifted to
+    63 bits: it depends on nothing else (not the number of DataLoader workers, ranks or
+    earlier resumes), so a resumed or data-parallel run augments every image exactly as an
     uninterrupted single-process run does.
     """
-    state = np.random.SeedSequence([seed, iteration, position, _AUGMENT_STREAM]).generate_state(
-        1, np.uint64)
-    return int(state[0] >> np.uint64(1))
+    words = np.random.SeedSequence([seed, iteration, _AUGMENT_STREAM]).generate_state(
+        size, np.uint64)
+    return [int(w) for w in words >> np.uint64(1)]
 
 
 class SeededBatchSampler:
@@ -183,7 +184,8 @@ class SeededBatchSampler:
             indices = s.local_batch(iteration)
         else:
             offset, indices = 0, s.batch(iteration)
-        return [(i, sample_seed(s.seed, iteration, offset + pos)) for pos, i in enumerate(indices)]
+        seeds = batch_seeds(s.seed, iteration, s.batch_size)[offset:offset + len(indices)]
+        return list(zip(indices, seeds, strict=True))
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         while True:

@@ -20,6 +20,7 @@ import attrs
 import torch
 from torch.utils.data import DataLoader
 
+from reidcore.atomic import remove_stale_temp_files
 from reidcore.data.records import Split
 from reidcore.data.samplers import DistributedPKSampler, PKSampler, SeededBatchSampler, shard_range
 from reidcore.data.seeded import SeededDataset
@@ -259,6 +260,8 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     exp_dir, t_start = Path(exp_dir), time.monotonic()
     device = device or distributed.setup(cfg.device)
     main = distributed.is_main()
+    if main:  # temp files of checkpoint writes killed earlier (h4's cleanup_experiment does
+        remove_stale_temp_files(exp_dir / checkpoint.CHECKPOINT_DIR)  # it too: keep one)
     if model is None:
         torch.manual_seed(cfg.seed)
         model = recipe.build_model(cfg, split.num_train_pids)
