@@ -115,8 +115,16 @@ def loss_param_groups(criterion: torch.nn.Module, cfg: TrainConfig) -> list[dict
     return [{"params": params, "lr": lr, "name": "loss"}]
 
 
+def build_train_dataset(cfg: TrainConfig, split: Split, recipe: Recipe | None = None) -> SeededDataset:
+    """The recipe's training dataset (:meth:`reidcore.recipe.Recipe.train_dataset`) behind a
+    :class:`~reidcore.data.seeded.SeededDataset` (each image augmented under its own seed)."""
+    recipe = recipe or Recipe()
+    return SeededDataset(recipe.train_dataset(cfg, split, recipe.train_labels(cfg, split)))
+
+
 def build_train_loader(cfg: TrainConfig, split: Split, start_iteration: int,
-                       device: torch.device, recipe: Recipe | None = None) -> DataLoader:
+                       device: torch.device, recipe: Recipe | None = None,
+                       dataset: SeededDataset | None = None) -> DataLoader:
     """An infinite DataLoader of P×K batches ``(inputs, labels (B,), idx (B,))``.
 
     ``inputs`` is ``(B, C, H, W)`` float32, or a dict of batched tensors (see
@@ -127,11 +135,13 @@ def build_train_loader(cfg: TrainConfig, split: Split, start_iteration: int,
     of workers, of ranks or of earlier resumes, and the main process's RNG is untouched.
     Under DDP the sampler is a :class:`~reidcore.data.samplers.DistributedPKSampler` and each
     batch is this rank's part (``loader.batch_sampler.local_sizes[rank]`` images). Workers
-    persist and batches are pinned for asynchronous copies to a GPU.
+    persist and batches are pinned for asynchronous copies to a GPU. ``dataset``: one from
+    :func:`build_train_dataset` to reuse (default: built here).
     """
     recipe = recipe or Recipe()
     labels = recipe.train_labels(cfg, split)
-    dataset = SeededDataset(recipe.train_dataset(cfg, split, labels))
+    if dataset is None:
+        dataset = build_train_dataset(cfg, split, recipe)
     if distributed.is_distributed():
         sampler = DistributedPKSampler(labels, cfg.batch_p, cfg.batch_k, seed=cfg.seed,
                                        start_iteration=start_iteration, rank=distributed.rank(),
@@ -257,7 +267,7 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
         ValueError: ``--fit-schedule-to-budget`` without ``--max-train-minutes``, or
             ``--optimizer`` changed on resume.
     """
-    exp_dir, t_start = Path(exp_dir), time.monotonic()
+    exp_dir = Path(exp_dir)
     device = device or distributed.setup(cfg.device)
     main = distributed.is_main()
     if main:  # temp files of checkpoint writes killed earlier (h4's cleanup_experiment does
@@ -283,15 +293,21 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
         return Trainer(forward, criterion, opt, parallel, device, dtype, channels_last, hooks,
                        start, max_iter)
 
+    # the data (--cache-images decodes here, once) before the budget's clock starts, which
+    # then covers the timed iterations of --fit-schedule-to-budget and the loop
+    dataset = build_train_dataset(cfg, split, recipe) if state is None else None
+    t_start = time.monotonic()
     cfg, schedule = _schedule(cfg, state, exp_dir, t_start, lambda c: _time_steps(
-        c, split, recipe, model, criterion, device, dtype, freeze, step_loop))
+        c, split, recipe, dataset, model, criterion, device, dtype, freeze, step_loop))
     opt = _Optimization(cfg, recipe, model, criterion, device, dtype)
     guard = DivergenceGuard(exp_dir, cfg.divergence_factor, main=main, parameters=lambda: [
         *model.parameters(), *criterion.parameters()])
     start = 0 if state is None else _restore(state, cfg, model, criterion, opt, guard)
     if start >= cfg.iterations:
         return TrainOutcome(start, "done", iterations=cfg.iterations)
-    batches = iter(build_train_loader(cfg, split, start, device, recipe))
+    if dataset is None:
+        dataset, t_start = build_train_dataset(cfg, split, recipe), time.monotonic()
+    batches = iter(build_train_loader(cfg, split, start, device, recipe, dataset))
     if state is not None:  # after iter(): nothing may draw from the restored state before a step
         restore_rng(state.get("rng", {"torch": state.get("torch_rng")}))
     parallel.describe(device, cfg.batch_k)
@@ -382,7 +398,8 @@ def _schedule(cfg: TrainConfig, state: dict | None, exp_dir: Path, t_start: floa
     return budget.apply(cfg, record), record
 
 
-def _time_steps(cfg, split, recipe, model, criterion, device, dtype, freeze, step_loop) -> float:
+def _time_steps(cfg, split, recipe, dataset, model, criterion, device, dtype, freeze,
+                step_loop) -> float:
     """Seconds per iteration over :data:`budget.TIMED` throw-away iterations.
 
     Model, criterion and random state are restored afterwards, so the real run starts
@@ -392,7 +409,7 @@ def _time_steps(cfg, split, recipe, model, criterion, device, dtype, freeze, ste
              capture_rng())
     loop = step_loop(_Optimization(cfg, recipe, model, criterion, device, dtype), [freeze], 0,
                      budget.WARMUP)
-    batches = iter(build_train_loader(cfg, split, 0, device, recipe))
+    batches = iter(build_train_loader(cfg, split, 0, device, recipe, dataset))
     loop.train(batches)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()

@@ -32,7 +32,7 @@ PSE = ["pse", "--dataset", "synthetic-pose-maps", "--backbone", "resnet18", "--p
        "--height", "64", "--width", "32", "--batch-p", "4", "--batch-k", "4", "--lr", "1e-3",
        "--view-iterations", "3", "--new-layers-iterations", "3", "--iterations", "4",
        "--decay-start-iteration", "2", "--checkpoint-every", "2", "--log-every", "4",
-       "--no-tensorboard", "--cache-images"]
+       "--no-tensorboard"]
 
 
 @pytest.fixture(scope="module")
