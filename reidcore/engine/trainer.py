@@ -326,11 +326,11 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     ckpt = CheckpointHook(exp_dir, save, cfg.checkpoint_every, guard, main=main)
     writer = tensorboard.open_writer(exp_dir, purge_step=start or None,
                                      enabled=cfg.tensorboard and main)
-    loop = step_loop(opt, [
+    loop = step_loop(opt, [  # in this order: a NaN is caught before anything is logged or saved
         freeze, guard,
-        StopHook(t_start + minutes * 60 if minutes else math.inf, parallel.agree), ckpt,
+        StopHook(t_start + minutes * 60 if minutes else math.inf, parallel.agree),
         LogHook(writer, cfg.log_every, opt.lr, lambda: loop.outputs),
-        ProgressHook(cfg.progress and main, opt.lr),
+        ProgressHook(cfg.progress and main, opt.lr), ckpt,
     ], start, cfg.iterations)
     loop.train(batches)
     distributed.barrier()  # the other ranks may read this checkpoint next (a later stage)
