@@ -39,9 +39,11 @@ class CrossEntropyLoss(nn.Module):
 class Criterion(nn.Module):
     """A weighted sum of named losses: ``total = sum(w_i * loss_i(outputs, pids))``.
 
-    Terms with weight 0 are dropped (not even computed). ``forward`` returns
+    Terms with weight 0 are dropped (not even computed). ``forward(outputs, pids, targets=None)``
+    (the criterion contract of :meth:`reidcore.recipe.Recipe.build_criterion`) returns
     ``(total, stats)`` where ``stats`` holds each term's value and its ``last_stats``
-    prefixed by the term's name.
+    prefixed by the term's name. Each term (a loss) is called ``term(outputs, pids)``; the
+    dataset's ``targets`` are added to its ``outputs`` as ``"target_<name>"``.
 
     Raises:
         ValueError: no term has a non-zero weight.
@@ -55,7 +57,10 @@ class Criterion(nn.Module):
         self.weights = {name: w for name, (w, _m) in kept.items()}
         self.terms = nn.ModuleDict({name: m for name, (_w, m) in kept.items()})
 
-    def forward(self, outputs: Mapping[str, torch.Tensor], pids: torch.Tensor):
+    def forward(self, outputs: Mapping[str, torch.Tensor], pids: torch.Tensor,
+                targets: Mapping[str, torch.Tensor] | None = None):
+        if targets:
+            outputs = {**outputs, **{f"target_{k}": v for k, v in targets.items()}}
         total = None
         stats: dict[str, float] = {}
         for name, module in self.terms.items():

@@ -284,7 +284,7 @@ def _run_single(recipe_name, recipe, cfg, split, exp_dir, device, model, state, 
         state["phase"] = "untrained evaluation"
         _eval_untrained(model, recipe, recipe_name, cfg, split, exp_dir, device)
     state["phase"], state["trained"] = "training", True
-    outcome = train(recipe, cfg, split, exp_dir, model=model)
+    outcome = train(recipe, cfg, split, exp_dir, model=model, device=device)
     if outcome.stopped == "signal":
         return _stopped(outcome, exp_dir, evaluate_after)
     if not evaluate_after:
@@ -368,7 +368,7 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
             spent = sum(o["seconds"] for o in outcomes) / 60
             st_cfg = attrs.evolve(st_cfg, max_train_minutes=max(cfg.max_train_minutes - spent, 0.01))
         state["phase"], state["trained"] = f"stage {stage.name}", True
-        outcome = _train_stage(train, st_recipe, st_cfg, st_split, st_dir, model)
+        outcome = _train_stage(train, st_recipe, st_cfg, st_split, st_dir, model, device)
         outcomes.append({"stage": stage.name, "recipe": stage.recipe, **attrs.asdict(outcome)})
         if distributed.is_main() and not cfg.keep_stage_checkpoints:
             _keep_what_resume_needs(outcomes, prev, st_dir, outcome, last=i == len(stages) - 1)
@@ -384,7 +384,8 @@ def _run_stages(recipe_name: str, stages, cfg: TrainConfig, split: Split, exp_di
 _OUTCOME_KEYS = ("iteration", "stopped", "signum", "seconds", "images_per_second")
 
 
-def _train_stage(train, recipe: Recipe, cfg: TrainConfig, split: Split, st_dir: Path, model):
+def _train_stage(train, recipe: Recipe, cfg: TrainConfig, split: Split, st_dir: Path, model,
+                 device=None):
     """``train()`` the stage, or, when it finished earlier and keeps its final weights only
     (:mod:`reidcore.retention`), load those weights into ``model`` without training."""
     from reidcore.engine.trainer import TrainOutcome
@@ -392,7 +393,7 @@ def _train_stage(train, recipe: Recipe, cfg: TrainConfig, split: Split, st_dir: 
     retention.check_can_continue(st_dir, cfg.iterations)
     final = retention.final_weights(st_dir)
     if final is None:
-        return train(recipe, cfg, split, st_dir, model=model)
+        return train(recipe, cfg, split, st_dir, model=model, device=device)
     model.load_state_dict(final["model"])
     log.info("%s finished earlier at iteration %d; using its final weights", st_dir,
              final["iteration"])

@@ -211,6 +211,15 @@ class TrainConfig:
         False, "staged recipes: keep every stage's checkpoints with optimizer state (default: a stage's "
         "checkpoints go once the next stage has its own, and a finished run keeps its final weights only)",
         group="run")
+    fit_schedule_to_budget: bool = field(
+        False, "time the first iterations and scale --iterations, the decay start, milestones and warm-up "
+        "so the whole schedule fits --max-train-minutes (recorded in schedule.json for --resume)",
+        group="schedule")
+    loss_lr: float | None = field(None, "learning rate of the loss's own parameters, e.g. centres of a center loss "
+                                  "(default: --lr)", group="optimisation", above=0.0)
+    divergence_factor: float = field(
+        1000.0, "stop when the loss exceeds this many times its running median (0: only NaN/inf stop)",
+        group="optimisation", minimum=0.0)
     # staged training (the PSE seed's --initial-checkpoint / --checkpoint-exclude-scopes / --trainable-scopes)
     init_checkpoint: str | None = field(
         None, "initialise the model from this checkpoint file or experiment folder (new runs only)", group="model")
@@ -262,6 +271,21 @@ class TrainConfig:
 
 
 @attrs.frozen
+class CriterionInfo:
+    """What :meth:`Recipe.build_criterion` learns about the model it trains.
+
+    Attributes:
+        num_classes: training identities (the classifier's outputs), e.g. a center loss's
+            number of centres.
+        embedding_dim: the model's embedding size ``D`` (its ``embedding_dim`` attribute),
+            None when the model does not declare one.
+    """
+
+    num_classes: int
+    embedding_dim: int | None = None
+
+
+@attrs.frozen
 class Stage:
     """One stage of a multi-stage recipe (see :meth:`Recipe.stages`).
 
@@ -304,8 +328,21 @@ class Recipe:
         """The model to train; ``num_classes`` is the number of training identities."""
         raise NotImplementedError(f"recipe {self.name!r} does not define build_model")
 
-    def build_criterion(self, cfg: TrainConfig) -> torch.nn.Module:
-        """A module ``criterion(outputs, pids) -> (loss scalar, stats dict[str, float])``."""
+    def build_criterion(self, cfg: TrainConfig, info: CriterionInfo | None = None) -> torch.nn.Module:
+        """The training criterion, a module (the one criterion contract):
+
+        ``criterion(outputs, pids, targets=None) -> (loss, stats)`` where ``outputs`` is the
+        model's training output (a dict with ``"embedding"`` ``(B, D)``, ...), ``pids`` ``(B,)``
+        int64 labels, ``targets`` the dataset's extra per-image targets (a dict; passed only
+        when :meth:`train_dataset` yields dict inputs), ``loss`` a float32 scalar tensor and
+        ``stats`` a ``dict[str, float]`` of logged statistics. ``reidcore.losses.Criterion``
+        (a weighted sum of registered losses) follows it.
+
+        ``info`` (:class:`CriterionInfo`) gives the number of classes and the embedding size.
+        Trainable parameters of the criterion get their own optimizer group at ``--loss-lr``
+        (default ``--lr``), or the groups of the criterion's ``param_groups(cfg)`` method
+        when it defines one (``[{"params": [...], "lr": ...}, ...]``).
+        """
         raise NotImplementedError(f"recipe {self.name!r} does not define build_criterion")
 
     def train_labels(self, cfg: TrainConfig, split: Any) -> list[int]:

@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+_AUGMENT_STREAM = 0x5EED  # keeps the augmentation seeds apart from the sampler's own stream
+
 
 class PKSampler:
     """Infinite batch sampler: each batch holds ``batch_p`` identities × ``batch_k`` images.
@@ -136,3 +138,56 @@ class DistributedPKSampler(PKSampler):
         while True:
             yield self.local_batch(self.iteration)
             self.iteration += 1
+
+
+def batch_seeds(seed: int, iteration: int, size: int) -> list[int]:
+    """The augmentation seeds of the ``size`` images of global P×K batch ``iteration``.
+
+    Position ``i`` gets the ``i``-th 64-bit word of
+    ``numpy.random.SeedSequence([seed, iteration, tag]).generate_state(size)``, shifted to
+    63 bits: it depends on nothing else (not the number of DataLoader workers, ranks or
+    earlier resumes), so a resumed or data-parallel run augments every image exactly as an
+    uninterrupted single-process run does.
+    """
+    words = np.random.SeedSequence([seed, iteration, _AUGMENT_STREAM]).generate_state(
+        size, np.uint64)
+    return [int(w) for w in words >> np.uint64(1)]
+
+
+class SeededBatchSampler:
+    """A P×K sampler's batches as ``[(index, sample_seed), ...]`` for :class:`SeededDataset`.
+
+    Wraps a :class:`PKSampler` (or :class:`DistributedPKSampler`: then ``position`` is the
+    image's place in the *global* batch, so every rank draws the seeds a single process
+    would). Iteration starts at the wrapped sampler's ``iteration`` and advances it.
+
+    Attributes:
+        sampler: the wrapped sampler.
+        local_sizes: the wrapped sampler's ``local_sizes`` (DDP), else ``[batch_size]``.
+
+    Yields:
+        lists of ``(sample index, augmentation seed)`` pairs (``int``, ``int``).
+    """
+
+    def __init__(self, sampler: PKSampler):
+        self.sampler = sampler
+
+    @property
+    def local_sizes(self) -> list[int]:
+        return list(getattr(self.sampler, "local_sizes", [self.sampler.batch_size]))
+
+    def seeded_batch(self, iteration: int) -> list[tuple[int, int]]:
+        """Batch ``iteration`` (this rank's part under DDP) with each image's seed."""
+        s = self.sampler
+        if isinstance(s, DistributedPKSampler):
+            offset = s.identity_ranges[s.rank][0] * s.batch_k
+            indices = s.local_batch(iteration)
+        else:
+            offset, indices = 0, s.batch(iteration)
+        seeds = batch_seeds(s.seed, iteration, s.batch_size)[offset:offset + len(indices)]
+        return list(zip(indices, seeds, strict=True))
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        while True:
+            yield self.seeded_batch(self.sampler.iteration)
+            self.sampler.iteration += 1

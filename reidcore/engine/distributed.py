@@ -318,3 +318,87 @@ def rank_seed(seed: int, iteration: int) -> int:
     import numpy as np
 
     return int(np.random.SeedSequence([seed, rank(), iteration]).generate_state(1)[0])
+
+
+class DataParallel:
+    """What a training step does differently under ``torchrun``, in one place.
+
+    In a single process every method is the identity (``loss_weight`` 1, no gathering, no
+    collectives). Under DDP:
+
+    * :meth:`wrap` puts the model in ``DistributedDataParallel`` (gradients averaged);
+    * without ``gather_embeddings`` each rank's loss is weighted by ``world × its share of
+      the global batch`` (:attr:`loss_weight`) so the averaged gradient is that of the mean
+      loss over the global batch, and its statistics are averaged with the share as weight;
+    * with ``gather_embeddings`` :meth:`gather` all-gathers the outputs so that every rank
+      computes the global batch's loss (batch-hard mining over all ranks);
+    * :meth:`sync_loss_gradients` averages the gradients of a loss's own parameters (they
+      live outside DDP) when the ranks computed different losses;
+    * :meth:`agree` turns per-rank flags (a signal, the budget) into one decision.
+
+    Args:
+        gather_embeddings: ``cfg.gather_embeddings``.
+        find_unused_parameters: ``cfg.find_unused_parameters`` (passed to DDP).
+        local_sizes: images per rank in every batch (the sampler's ``local_sizes``).
+    """
+
+    def __init__(self, gather_embeddings: bool, find_unused_parameters: bool,
+                 local_sizes: Sequence[int]):
+        self.on = is_distributed()
+        self.sizes = list(local_sizes)
+        self.gather_embeddings = gather_embeddings
+        self.find_unused_parameters = find_unused_parameters
+        self.loss_weight, self.stats_weight = 1.0, None
+        if self.on and not gather_embeddings:
+            self.stats_weight = self.sizes[rank()] / sum(self.sizes)
+            self.loss_weight = world_size() * self.stats_weight
+
+    def describe(self, device: torch.device, batch_k: int) -> None:
+        """Log the data-parallel layout (and the single-identity warning) once."""
+        if not self.on:
+            return
+        w = world_size()
+        log.info("data-parallel on %d processes (%s): %s images per rank, gather embeddings: %s",
+                 w, device.type, self.sizes, self.gather_embeddings)
+        if not self.gather_embeddings and min(self.sizes) < 2 * batch_k:
+            log.warning("some ranks hold a single identity of each P×K batch: a loss that mines "
+                        "pairs inside the batch (batch-hard) needs --gather-embeddings or "
+                        "--batch-p >= %d", 2 * w)
+
+    def seed_rank(self, seed: int, iteration: int) -> None:
+        """Under DDP: each rank's global RNG (dropout) from ``(seed, rank, iteration)``."""
+        if self.on:
+            torch.manual_seed(rank_seed(seed, iteration))
+
+    def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        """``DistributedDataParallel(model)`` under DDP, else ``model``."""
+        if not self.on:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=self.find_unused_parameters)
+
+    def gather(self, outputs: Any, labels: torch.Tensor, targets: Mapping | None):
+        """The global batch (with ``gather_embeddings``), else this rank's as given."""
+        if self.on and self.gather_embeddings:
+            return gather_batch(outputs, labels, targets, self.sizes)
+        return outputs, labels, targets
+
+    def reduce_stats(self, stats: Mapping[str, float]) -> dict[str, float]:
+        """Statistics averaged over ranks (each weighted by its share); NaN when any is."""
+        return average_floats(stats, self.stats_weight) if self.on else dict(stats)
+
+    def sync_loss_gradients(self, params: Sequence[torch.nn.Parameter]) -> None:
+        """Average the gradients of parameters outside DDP when ranks had different losses."""
+        if self.on and params and not self.gather_embeddings:
+            average_gradients(params)
+
+    def global_batch(self, local: int) -> int:
+        """Images in the global batch (``local`` in a single process)."""
+        return sum(self.sizes) if self.on else local
+
+    def agree(self, values: Sequence[int]) -> list[int]:
+        """The element-wise maximum of ``values`` over ranks (every rank decides alike)."""
+        return max_ints(values)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import attrs
 
-from reidcore.recipe import Recipe, TrainConfig, field
+from reidcore.recipe import CriterionInfo, Recipe, TrainConfig, field
 
 
 @attrs.define(kw_only=True)
@@ -75,7 +75,7 @@ class DCNNRecipe(Recipe):
                             embedding_dim=cfg.embedding_dim, num_classes=num_classes,
                             dropout=cfg.dropout, relu=cfg.bottleneck_relu)
 
-    def build_criterion(self, cfg: DCNNConfig):
+    def build_criterion(self, cfg: DCNNConfig, info: CriterionInfo | None = None):
         from reidcore.losses import Criterion
         from reidcore.registry import create_loss
 

@@ -227,3 +227,17 @@ class PoseTrainTransform:
             rgb = self._erase(rgb)
         maps = render_pose_maps(kp, self.height, self.width, self.sigma)
         return torch.cat([rgb, maps], dim=0)
+
+
+class RGBOnly:
+    """A pose transform whose output keeps only the RGB channels (``--no-pose-channels``).
+
+    The image goes through exactly the same resize, padding, crop, flip and erasing as with
+    pose maps; only the ``J`` map channels are dropped: ``(3 + J, H, W) -> (3, H, W)``.
+    """
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, image, keypoints, source_size=None):
+        return self.transform(image, keypoints, source_size)[:3]

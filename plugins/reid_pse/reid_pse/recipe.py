@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from reidcore.recipe import Recipe, Stage, TrainConfig, field
+from reidcore.recipe import CriterionInfo, Recipe, Stage, TrainConfig, field
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -91,20 +91,6 @@ def first_conv_scope(cfg: PoseConfig) -> str:
     return "backbone." + first_conv_name(create_backbone(cfg.backbone, pretrained="none"))
 
 
-class RGBOnly:
-    """A pose transform whose output keeps only the RGB channels (``--no-pose-channels``).
-
-    The image goes through exactly the same resize, padding, crop, flip and erasing as with
-    pose maps; only the ``J`` map channels are dropped: ``(3 + J, H, W) -> (3, H, W)``.
-    """
-
-    def __init__(self, transform):
-        self.transform = transform
-
-    def __call__(self, image, keypoints, source_size=None):
-        return self.transform(image, keypoints, source_size)[:3]
-
-
 class _PoseRecipe(Recipe):
     """Shared parts: pose-map inputs, cross-entropy criterion, test-time flip of pose maps."""
 
@@ -121,7 +107,7 @@ class _PoseRecipe(Recipe):
                       num_joints=NUM_JOINTS if cfg.pose_channels else 0,
                       views=self.views, embedding_dim=cfg.embedding_dim, num_classes=num_classes)
 
-    def build_criterion(self, cfg: PoseConfig) -> torch.nn.Module:
+    def build_criterion(self, cfg: PoseConfig, info: CriterionInfo | None = None) -> torch.nn.Module:
         from reidcore.losses import Criterion, CrossEntropyLoss
 
         terms: dict[str, Any] = {"id": (1.0, CrossEntropyLoss(label_smoothing=cfg.label_smoothing))}
@@ -133,7 +119,7 @@ class _PoseRecipe(Recipe):
 
     def train_dataset(self, cfg: PoseConfig, split: Any, labels: list[int]) -> Any:
         from reid_pse.dataset import PoseMapDataset
-        from reid_pse.pose_maps import PoseTrainTransform
+        from reid_pse.pose_maps import PoseTrainTransform, RGBOnly
 
         transform = PoseTrainTransform(cfg.height, cfg.width, cfg.pad, cfg.flip, cfg.erasing_p,
                                        cfg.sigma)
@@ -146,7 +132,7 @@ class _PoseRecipe(Recipe):
 
     def embed_dataset(self, cfg: PoseConfig, samples: Any, height: int, width: int) -> Any:
         from reid_pse.dataset import PoseMapDataset
-        from reid_pse.pose_maps import PoseTestTransform
+        from reid_pse.pose_maps import PoseTestTransform, RGBOnly
 
         sigma = cfg.sigma * height / cfg.height if cfg.sigma else None
         transform = PoseTestTransform(height, width, sigma)
@@ -198,7 +184,7 @@ class ViewsRecipe(_PoseRecipe):
         return text and (text + "\n(the re-ID table above measures the embedding, which the "
                          "views recipe does not train: only the view predictor is trained)")
 
-    def build_criterion(self, cfg: ViewsConfig) -> torch.nn.Module:
+    def build_criterion(self, cfg: ViewsConfig, info: CriterionInfo | None = None) -> torch.nn.Module:
         from reidcore.losses import Criterion, CrossEntropyLoss
 
         return Criterion({"view": (1.0, CrossEntropyLoss(cfg.label_smoothing, logits_key="view_logits"))})

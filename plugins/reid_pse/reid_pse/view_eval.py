@@ -122,7 +122,7 @@ def view_accuracy(model, cfg, split, device, *, fraction: float | None = None) -
         "confusion" (3x3 list, rows true, columns predicted)}}``.
     """
     from reid_pse.dataset import PoseMapDataset
-    from reid_pse.pose_maps import PoseTestTransform
+    from reid_pse.pose_maps import PoseTestTransform, RGBOnly
 
     fraction = cfg.view_holdout if fraction is None else fraction
     train_idx, test_idx, labels = split_view_labelled(split.train, fraction)
@@ -130,7 +130,6 @@ def view_accuracy(model, cfg, split, device, *, fraction: float | None = None) -
     truth = labels[test_idx]
     predicted = np.zeros(0, np.int64)
     if samples:
-        from reid_pse.recipe import RGBOnly
 
         transform = PoseTestTransform(cfg.height, cfg.width, cfg.sigma)
         if not getattr(cfg, "pose_channels", True):

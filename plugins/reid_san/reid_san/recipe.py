@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from reidcore.recipe import Recipe, TrainConfig, field
+from reidcore.recipe import CriterionInfo, Recipe, TrainConfig, field
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -196,7 +196,7 @@ class SANRecipe(Recipe):
         blocks = cfg.decoder_blocks or decoder_blocks_for(h, size)
         return SADecoder(channels, size, blocks, cfg.decoder_width)
 
-    def build_criterion(self, cfg: SANConfig) -> torch.nn.Module:
+    def build_criterion(self, cfg: SANConfig, info: CriterionInfo | None = None) -> torch.nn.Module:
         """:class:`reid_san.losses.SANCriterion` with SA-Dec when a decoder term is on.
 
         Raises:

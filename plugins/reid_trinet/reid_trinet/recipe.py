@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from reidcore.recipe import Recipe, TrainConfig, field
+from reidcore.recipe import CriterionInfo, Recipe, TrainConfig, field
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -87,7 +87,7 @@ class TriNetRecipe(Recipe):
             num_classes=num_classes if cfg.id_loss_weight > 0 else 0,
         )
 
-    def build_criterion(self, cfg: TriNetConfig) -> torch.nn.Module:
+    def build_criterion(self, cfg: TriNetConfig, info: CriterionInfo | None = None) -> torch.nn.Module:
         """``Criterion({"triplet": (1, cfg.loss), "id": (cfg.id_loss_weight, cross-entropy)})``.
 
         Raises:
