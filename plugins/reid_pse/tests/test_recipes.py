@@ -160,8 +160,7 @@ def test_pose_maps_without_pose_channels_is_the_rgb_only_baseline(market, tmp_pa
     final = _params(exp / "stages" / "2-all")
     assert final["backbone.conv1.weight"].shape[1] == 3  # RGB only
     # the same augmentation as with pose maps, without the map channels
-    from reid_pse.pose_maps import PoseTrainTransform
-    from reid_pse.pose_maps import RGBOnly
+    from reid_pse.pose_maps import PoseTrainTransform, RGBOnly
 
     image = torch.randint(0, 255, (3, 64, 32), dtype=torch.uint8)
     kp = np.concatenate([person("front"), np.ones((14, 1))], 1)
