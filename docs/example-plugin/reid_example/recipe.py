@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from reidcore.recipe import Recipe, TrainConfig, default, field
+from reidcore.recipe import CriterionInfo, Recipe, TrainConfig, default, field
 
 
 @attrs.define(kw_only=True)
@@ -41,7 +41,7 @@ class ExampleRecipe(Recipe):
         return create_model(cfg.model, backbone=cfg.backbone, pretrained=cfg.pretrained,
                             embedding_dim=cfg.embedding_dim)
 
-    def build_criterion(self, cfg: ExampleConfig):
+    def build_criterion(self, cfg: ExampleConfig, info: CriterionInfo):
         from reidcore.losses import Criterion
         from reidcore.registry import create_loss
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from reidcore.recipe import Recipe, TrainConfig, field
+from reidcore.recipe import CriterionInfo, Recipe, TrainConfig, field
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -89,29 +89,21 @@ class BoTRecipe(Recipe):
              "Deep Person Re-identification. CVPR Workshops 2019 (arXiv:1903.07071)")
     config_class = BoTConfig
 
-    def __init__(self) -> None:
-        self._built: dict[str, int] = {}
-
     def build_model(self, cfg: BoTConfig, num_classes: int) -> torch.nn.Module:
-        """``create_model(cfg.model, ...)`` with an identity classifier of ``num_classes``.
-
-        Remembers ``num_classes`` and the feature size for :meth:`build_criterion` (the
-        center loss has one center per class).
-        """
+        """``create_model(cfg.model, ...)`` with an identity classifier of ``num_classes``."""
         from reidcore.registry import create_model
 
-        model = create_model(cfg.model, backbone=cfg.backbone, pretrained=cfg.pretrained,
-                             num_classes=num_classes, last_stride=cfg.last_stride,
-                             neck_feat=cfg.neck_feat)
-        self._built = {"num_classes": int(num_classes), "feat_dim": int(model.embedding_dim)}
-        return model
+        return create_model(cfg.model, backbone=cfg.backbone, pretrained=cfg.pretrained,
+                            num_classes=num_classes, last_stride=cfg.last_stride,
+                            neck_feat=cfg.neck_feat)
 
-    def build_criterion(self, cfg: BoTConfig) -> torch.nn.Module:
-        """``Criterion`` of ID (after BNNeck) + triplet (before) [+ beta × center (before)].
+    def build_criterion(self, cfg: BoTConfig, info: CriterionInfo) -> torch.nn.Module:
+        """``Criterion`` of ID (after BNNeck) + triplet (before) [+ beta × center (before)];
+        the center loss has one center per training identity (``info.num_classes``) of the
+        feature size ``info.embedding_dim``.
 
         Raises:
-            ValueError: a negative loss weight, or ``--center-loss`` before
-                :meth:`build_model` told the recipe the number of classes.
+            ValueError: a negative loss weight.
         """
         from reidcore.losses import Criterion, CrossEntropyLoss
         from reidcore.registry import create_loss
@@ -125,12 +117,9 @@ class BoTRecipe(Recipe):
                         create_loss("batch_hard", margin=cfg.margin, metric="euclidean")),
         }
         if cfg.center_loss and cfg.center_loss_weight > 0:
-            if not self._built:
-                raise ValueError("the center loss needs the number of training identities: "
-                                 "call build_model before build_criterion")
             terms["center"] = (cfg.center_loss_weight, create_loss(
-                "center", num_classes=self._built["num_classes"],
-                feat_dim=self._built["feat_dim"], center_lr=cfg.center_lr,
+                "center", num_classes=info.num_classes,
+                feat_dim=info.embedding_dim, center_lr=cfg.center_lr,
                 weight=cfg.center_loss_weight))
         return Criterion(terms)
 

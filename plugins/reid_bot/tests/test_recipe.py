@@ -10,7 +10,7 @@ import pytest
 import torch
 from reid_bot.recipe import ITERATIONS_PER_EPOCH, BoTConfig, BoTRecipe, epochs
 
-from reidcore.recipe import TrainConfig
+from reidcore.recipe import CriterionInfo, TrainConfig
 
 PAPER = {
     "model": "bot",
@@ -97,7 +97,7 @@ def test_criterion_id_after_bnneck_triplet_before():
     recipe = BoTRecipe()
     cfg = recipe.default_config(backbone="resnet18", pretrained="none")
     model = recipe.build_model(cfg, num_classes=4)
-    criterion = recipe.build_criterion(cfg)
+    criterion = recipe.build_criterion(cfg, CriterionInfo(4, model.embedding_dim))
     assert list(criterion.terms) == ["id", "triplet"]
     triplet = criterion.terms["triplet"]
     # reid-trinet's batch-hard loss, through the registry: hinge margin 0.3, euclidean
@@ -119,10 +119,8 @@ def test_criterion_id_after_bnneck_triplet_before():
 def test_center_loss_term_uses_the_models_classes_and_width():
     recipe = BoTRecipe()
     cfg = recipe.default_config(backbone="resnet18", pretrained="none", center_loss=True)
-    with pytest.raises(ValueError, match="build_model"):
-        BoTRecipe().build_criterion(cfg)
-    recipe.build_model(cfg, num_classes=7)
-    criterion = recipe.build_criterion(cfg)
+    model = recipe.build_model(cfg, num_classes=7)
+    criterion = recipe.build_criterion(cfg, CriterionInfo(7, model.embedding_dim))
     assert list(criterion.terms) == ["id", "triplet", "center"]
     assert criterion.weights["center"] == 0.0005
     center = criterion.terms["center"]
@@ -133,4 +131,4 @@ def test_center_loss_term_uses_the_models_classes_and_width():
 
 def test_negative_weight_is_an_error():
     with pytest.raises(ValueError, match="--triplet-weight"):
-        BoTRecipe().build_criterion(BoTConfig(triplet_weight=-1.0))
+        BoTRecipe().build_criterion(BoTConfig(triplet_weight=-1.0), CriterionInfo(4, 512))
