@@ -21,8 +21,14 @@ def resize(height: int, width: int) -> v2.Transform:
 
 
 def train_augment(height: int, width: int, pad: int = 10, flip: bool = True,
-                  erasing_p: float = 0.0) -> v2.Transform:
-    """Random part of training, applied to an already resized uint8 ``(3, H, W)`` tensor."""
+                  erasing_p: float = 0.0, *, erasing_scale: tuple[float, float] = (0.02, 0.33),
+                  erasing_ratio: tuple[float, float] = (0.3, 3.3),
+                  erasing_value: float | list[float] = 0.0) -> v2.Transform:
+    """Random part of training, applied to an already resized uint8 ``(3, H, W)`` tensor:
+    zero-pad ``pad`` and random crop back, horizontal flip, float in [0, 1], ImageNet
+    normalisation, random erasing (Zhong et al., AAAI 2020) with probability ``erasing_p`` of a
+    rectangle of ``erasing_scale`` of the area and ``erasing_ratio`` aspect ratio, filled with
+    ``erasing_value`` (after normalisation)."""
     ops: list[v2.Transform] = []
     if pad > 0:
         ops += [v2.Pad(pad, fill=0), v2.RandomCrop((height, width))]
@@ -30,7 +36,8 @@ def train_augment(height: int, width: int, pad: int = 10, flip: bool = True,
         ops.append(v2.RandomHorizontalFlip())
     ops += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     if erasing_p > 0:
-        ops.append(v2.RandomErasing(p=erasing_p, value=0))
+        ops.append(v2.RandomErasing(p=erasing_p, scale=erasing_scale, ratio=erasing_ratio,
+                                    value=erasing_value))
     return v2.Compose(ops)
 
 

@@ -11,10 +11,10 @@ ratio 0.3–3.33, filled (after normalisation, as in the authors' code) with the
 
 from __future__ import annotations
 
-import torch
 from torchvision.transforms import v2
 
-from reidcore.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from reidcore.data.transforms import IMAGENET_MEAN
+from reidcore.data.transforms import train_augment as core_train_augment
 
 ERASING_SCALE = (0.02, 0.4)
 ERASING_RATIO = (0.3, 3.33)
@@ -31,13 +31,5 @@ def train_augment(height: int, width: int, pad: int = 10, flip: bool = True,
         raise ValueError(f"erasing_p must be in [0, 1], got {erasing_p}")
     if pad < 0:
         raise ValueError(f"pad must be >= 0, got {pad}")
-    ops: list[v2.Transform] = []
-    if pad > 0:
-        ops += [v2.Pad(pad, fill=0), v2.RandomCrop((height, width))]
-    if flip:
-        ops.append(v2.RandomHorizontalFlip())
-    ops += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    if erasing_p > 0:
-        ops.append(v2.RandomErasing(p=erasing_p, scale=ERASING_SCALE, ratio=ERASING_RATIO,
-                                    value=list(IMAGENET_MEAN)))
-    return v2.Compose(ops)
+    return core_train_augment(height, width, pad, flip, erasing_p, erasing_scale=ERASING_SCALE,
+                              erasing_ratio=ERASING_RATIO, erasing_value=list(IMAGENET_MEAN))
