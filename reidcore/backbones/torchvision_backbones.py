@@ -62,9 +62,8 @@ class FeatureBackbone(nn.Module):
             ``--trainable-scopes`` prefix.
     """
 
-    first_conv_name: str = ""
-    out_channels: int
-    output_stride: int
+    first_conv_name = ""  # set by each subclass; out_channels, output_stride by __init__
+    __jit_unused_properties__ = ["first_conv", "in_channels", "is_split"]  # torch.jit.script
 
     @property
     def first_conv(self) -> nn.Conv2d:
