@@ -82,11 +82,25 @@ def reid_datasets() -> Mapping[str, Target]:
 def reid_backbones() -> Mapping[str, Target]:
     """Feature-map backbones.
 
-    Target: a callable ``factory(pretrained: str = "none", in_channels: int = 3)
-    -> torch.nn.Module`` whose forward maps images ``(B, C, H, W)`` float32 to a
-    feature map ``(B, out_channels, h, w)``; the module has an ``out_channels``
-    int attribute. ``pretrained`` is ``"imagenet"`` (torchvision's weights,
-    downloaded), a path to a local state dict, or ``"none"``.
+    Target: a callable ``factory(pretrained: str = "none", in_channels: int = 3,
+    last_stride: int = 2) -> torch.nn.Module`` whose forward maps images
+    ``(B, in_channels, H, W)`` float32 to a feature map ``(B, out_channels, h, w)``.
+    Keywords (the core and its recipes pass all three; a factory may take more, given
+    by a model's ``backbone_kwargs``):
+
+    * ``pretrained``: ``"imagenet"`` (torchvision's weights, downloaded), a path to
+      a local state dict, or ``"none"``;
+    * ``in_channels``: input channels (e.g. RGB plus pose maps); the first
+      convolution is widened, keeping the RGB filters;
+    * ``last_stride``: 2, or 1 to remove the last down-sampling (Luo et al. 2019).
+
+    Required attribute: ``out_channels`` (int). Optional, used by plugins when present
+    (every core backbone has them, :class:`reidcore.backbones.FeatureBackbone`):
+    ``output_stride`` (int, input pixels per feature-map cell), ``first_conv_name``
+    (dotted name of the first ``Conv2d``) and ``first_conv``, and
+    ``split_last_stage() -> (trunk, last_stage)``: cuts the module in place so that
+    ``last_stage(trunk(x))`` is the unsplit forward, ``trunk`` keeping its parameter
+    names and updating ``out_channels``; raises ``RuntimeError`` when already split.
     """
 
 

@@ -2,8 +2,10 @@
 
 * :func:`resnet18`, :func:`resnet50`, :func:`mobilenet_v2`
   (:mod:`reidcore.backbones.torchvision_backbones`): ``factory(pretrained="none",
-  in_channels=3, last_stride=2) -> nn.Module`` mapping ``(B, C, H, W)`` float32
-  images to a ``(B, out_channels, h, w)`` feature map;
+  in_channels=3, last_stride=2) -> FeatureBackbone`` mapping ``(B, C, H, W)`` float32
+  images to a ``(B, out_channels, h, w)`` feature map; :class:`FeatureBackbone` gives
+  plugins ``out_channels``, ``output_stride``, ``first_conv_name`` / ``first_conv`` and
+  ``split_last_stage()`` (the ``reid_backbones`` contract in :mod:`reidcore.hookspecs`);
 * :mod:`reidcore.backbones.weights`: the shared loading of ImageNet or local
   state-dict weights, raising :class:`~reidcore.errors.WeightsError`.
 
@@ -19,6 +21,7 @@ _EXPORTS = {
     "resnet18": "reidcore.backbones.torchvision_backbones",
     "resnet50": "reidcore.backbones.torchvision_backbones",
     "mobilenet_v2": "reidcore.backbones.torchvision_backbones",
+    "FeatureBackbone": "reidcore.backbones.torchvision_backbones",
     "ResNetBackbone": "reidcore.backbones.torchvision_backbones",
     "MobileNetV2Backbone": "reidcore.backbones.torchvision_backbones",
     "load_state_dict_file": "reidcore.backbones.weights",

@@ -19,6 +19,12 @@ missing file or mismatched keys.
 2019, "Bag of Tricks", Sec. 4.2), doubling the feature map's height and width
 without changing any weight shape. TriNet (Hermans et al. 2017, Sec. 4.1) uses
 the plain stride 2, the default.
+
+Every returned module is a :class:`FeatureBackbone`, the public surface plugins build on
+(documented with the ``reid_backbones`` hook): ``out_channels``, ``output_stride``,
+``first_conv_name`` / ``first_conv`` / ``in_channels`` and ``split_last_stage() ->
+(trunk, last_stage)``. Plugins reach these through :func:`reidcore.registry.create_backbone`,
+never by importing this module.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from torch import nn
 
 from reidcore.backbones.weights import initialise_backbone
 
-__all__ = ["ResNetBackbone", "MobileNetV2Backbone", "resnet18", "resnet50", "mobilenet_v2"]
+__all__ = ["FeatureBackbone", "ResNetBackbone", "MobileNetV2Backbone", "resnet18", "resnet50", "mobilenet_v2"]
 
 Pretrained = str | os.PathLike | None
 
@@ -42,16 +48,78 @@ def _check_last_stride(last_stride: int) -> int:
     return int(last_stride)
 
 
-class ResNetBackbone(nn.Module):
+class FeatureBackbone(nn.Module):
+    """What every core backbone offers plugins (the public backbone contract).
+
+    Attributes:
+        out_channels: channels of the forward's feature map (after :meth:`split_last_stage`:
+            the trunk's).
+        output_stride: input pixels per feature-map cell along each side (32; 16 with
+            ``last_stride=1``; 16 for a split trunk); an ``H x W`` input gives an
+            ``H/s x W/s`` map when ``H`` and ``W`` are multiples of ``s``.
+        first_conv_name: dotted name of the first ``nn.Conv2d`` (``"conv1"``,
+            ``"features.0.0"``), the one that ``in_channels`` widens; usable as a
+            ``--trainable-scopes`` prefix.
+    """
+
+    first_conv_name = ""  # set by each subclass; out_channels, output_stride by __init__
+    __jit_unused_properties__ = ["first_conv", "in_channels", "is_split"]  # torch.jit.script
+
+    @property
+    def first_conv(self) -> nn.Conv2d:
+        """The first convolution (takes ``in_channels`` inputs)."""
+        return self.get_submodule(self.first_conv_name)
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels of :attr:`first_conv`."""
+        return self.first_conv.in_channels
+
+    @property
+    def is_split(self) -> bool:
+        """Whether :meth:`split_last_stage` has cut off the last stage."""
+        return getattr(self, "_split", False)
+
+    def _cut_last_stage(self) -> nn.Module:
+        """Detach and return the last stage (each subclass defines it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define its last stage")
+
+    def split_last_stage(self) -> tuple[nn.Module, nn.Module]:
+        """Cut the backbone, in place, before its last stage: ``(trunk, last_stage)``.
+
+        The trunk is this module: its forward now stops before the last stage, and its
+        parameter names are unchanged (``layer1..3`` / ``features.0..13``; the last stage's
+        parameters leave it). ``last_stage(trunk(x))`` equals the unsplit forward of ``x``.
+        ``out_channels`` becomes the trunk's (ResNet-18 256, ResNet-50 1024, MobileNetV2 96)
+        and ``output_stride`` 16; the last stage maps those channels to the former
+        ``out_channels``, carrying the ``last_stride`` setting. Used for branches that each
+        own a copy of the last stage (PSE's view units, Sarfraz et al. 2018, Sec. 3.1).
+
+        Raises:
+            RuntimeError: the backbone is already split.
+        """
+        if self.is_split:
+            raise RuntimeError(f"{type(self).__name__} is already split before its last stage")
+        last = self._cut_last_stage()
+        conv = next(m for m in last.modules() if isinstance(m, nn.Conv2d))
+        self.out_channels = int(conv.in_channels)
+        self.output_stride = 16
+        self._split = True
+        return self, last
+
+
+class ResNetBackbone(FeatureBackbone):
     """A torchvision ResNet without ``avgpool``/``fc``.
 
-    Forward: ``(B, C, H, W)`` float -> ``(B, out_channels, h, w)``.
+    Forward: ``(B, C, H, W)`` float -> ``(B, out_channels, h, w)``. Last stage: ``layer4``.
 
     Attributes:
         out_channels: channels of the output feature map (512 for ResNet-18/34,
             2048 for ResNet-50 and deeper).
         in_channels: input channels of ``conv1``.
     """
+
+    first_conv_name = "conv1"
 
     def __init__(self, resnet: torchvision.models.ResNet, last_stride: int = 2):
         super().__init__()
@@ -64,31 +132,41 @@ class ResNetBackbone(nn.Module):
         self.layer3 = resnet.layer3
         self.layer4 = resnet.layer4
         self.out_channels = int(resnet.fc.in_features)
-        if _check_last_stride(last_stride) == 1:
+        self.output_stride = 16 * _check_last_stride(last_stride)
+        if last_stride == 1:
             for m in self.layer4[0].modules():
                 if isinstance(m, nn.Conv2d) and m.stride == (2, 2):
                     m.stride = (1, 1)
 
-    @property
-    def in_channels(self) -> int:
-        return self.conv1.in_channels
+    def _cut_last_stage(self) -> nn.Module:
+        last = self.layer4
+        self.layer4 = nn.Identity()
+        return last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-class MobileNetV2Backbone(nn.Module):
+#: ``features[14]`` is the first (stride-2) block of MobileNetV2's 160-channel stage.
+MOBILENET_LAST_STAGE = 14
+
+
+class MobileNetV2Backbone(FeatureBackbone):
     """torchvision's MobileNetV2 ``features`` (without ``classifier``).
 
-    Forward: ``(B, C, H, W)`` float -> ``(B, 1280, h, w)``.
+    Forward: ``(B, C, H, W)`` float -> ``(B, 1280, h, w)``. Last stage: ``features[14:]``
+    (the 160/320-channel blocks and the last 1x1 conv).
     """
+
+    first_conv_name = "features.0.0"
 
     def __init__(self, model: torchvision.models.MobileNetV2, last_stride: int = 2):
         super().__init__()
         self.features = model.features
         self.out_channels = int(model.last_channel)
-        if _check_last_stride(last_stride) == 1:
+        self.output_stride = 16 * _check_last_stride(last_stride)
+        if last_stride == 1:
             # the last stride-2 layer: the depthwise conv of the first 160-channel block
             last = [
                 m
@@ -97,9 +175,10 @@ class MobileNetV2Backbone(nn.Module):
             ]
             last[-1].stride = (1, 1)
 
-    @property
-    def in_channels(self) -> int:
-        return self.features[0][0].in_channels
+    def _cut_last_stage(self) -> nn.Module:
+        blocks = list(self.features.children())
+        self.features = nn.Sequential(*blocks[:MOBILENET_LAST_STAGE])
+        return nn.Sequential(*blocks[MOBILENET_LAST_STAGE:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -116,7 +195,8 @@ def _resnet(constructor, weights, pretrained: Pretrained, in_channels: int,
             last_stride: int) -> ResNetBackbone:
     """A torchvision ResNet without ``avgpool``/``fc``, initialised as ``pretrained`` says."""
     module = ResNetBackbone(constructor(weights=None), last_stride)
-    return initialise_backbone(module, pretrained, first_conv="conv1", in_channels=in_channels,
+    return initialise_backbone(module, pretrained, first_conv=ResNetBackbone.first_conv_name,
+                               in_channels=in_channels,
                                imagenet=_imagenet(weights), drop_prefixes=("fc.",))
 
 
@@ -167,7 +247,7 @@ def mobilenet_v2(
     return initialise_backbone(
         module,
         pretrained,
-        first_conv="features.0.0",
+        first_conv=MobileNetV2Backbone.first_conv_name,
         in_channels=in_channels,
         imagenet=_imagenet(torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1),
         drop_prefixes=("classifier.",),

@@ -143,13 +143,13 @@ def load_split_with_keypoints(dataset: str, data: Path | None, *, keypoints: Pat
         UnknownNameError: unknown dataset or estimator.
         DatasetError / KeypointsError: the reader's or the keypoint search's errors.
     """
+    from reid_pse import readers
     from reid_pse.keypoints import attach_keypoints
     from reid_pse.readers import VARIANTS
     from reidcore.registry import load_dataset, registry
 
     options = {"weights": weights} if weights is not None else {}
-    entry = registry("dataset").entry(dataset)
-    if dataset in VARIANTS and entry.target == f"reid_pse.readers:{VARIANTS[dataset]}":
+    if dataset in VARIANTS and registry("dataset").get(dataset) is getattr(readers, VARIANTS[dataset]):
         return load_dataset(dataset, data, keypoints=keypoints, keypoint_estimator=estimator,
                             **{f"keypoint_{k}": v for k, v in options.items()})
     split = load_dataset(dataset, data)

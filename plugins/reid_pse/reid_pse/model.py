@@ -18,9 +18,11 @@ With views (the full PSE, the seed's ``resnet_v1_50_views``):
   identity ``classifier`` (seed scope ``logits``) on it.
 
 Without views (the seed's pose-maps baseline) the whole backbone feeds the pooling directly.
-A backbone that is neither a torchvision ResNet nor MobileNetV2 may define
-``split_last_stage() -> (trunk, last_stage)``; otherwise its view units are three
-Conv1x1 + BN + ReLU blocks on its final feature map (documented fallback).
+The backbone is used only through its public contract (``reid_backbones`` in
+:mod:`reidcore.hookspecs`): ``split_last_stage() -> (trunk, last_stage)`` and
+``first_conv_name``, which every core backbone has. A backbone without
+``split_last_stage`` gets view units of three Conv1x1 + BN + ReLU blocks on its final
+feature map (documented fallback).
 """
 
 from __future__ import annotations
@@ -31,31 +33,25 @@ from typing import Any
 import torch
 from torch import nn
 
-from reidcore.backbones.torchvision_backbones import MobileNetV2Backbone, ResNetBackbone
 from reidcore.registry import create_backbone
 
 NUM_VIEWS = 3
-MOBILENET_LAST_STAGE = 14  # features[14] is the first stride-2 block of the 160-channel stage
 
 
 def split_last_stage(backbone: nn.Module) -> tuple[nn.Module, nn.Module]:
-    """Cut ``backbone`` into ``(trunk, last_stage)``; the trunk keeps the backbone's names.
+    """Cut ``backbone`` into ``(trunk, last_stage)`` through its public ``split_last_stage()``.
+
+    Every core backbone has it (the ``reid_backbones`` contract): the trunk keeps the backbone's
+    parameter names, so checkpoints stay compatible.
 
     Raises:
-        TypeError: the backbone type is unknown and defines no ``split_last_stage``.
+        TypeError: the backbone defines no ``split_last_stage`` (the caller falls back).
     """
-    if hasattr(backbone, "split_last_stage"):
-        return backbone.split_last_stage()
-    if isinstance(backbone, ResNetBackbone):
-        last = backbone.layer4
-        backbone.layer4 = nn.Identity()
-        return backbone, last
-    if isinstance(backbone, MobileNetV2Backbone):
-        feats = backbone.features
-        last = nn.Sequential(*list(feats.children())[MOBILENET_LAST_STAGE:])
-        backbone.features = nn.Sequential(*list(feats.children())[:MOBILENET_LAST_STAGE])
-        return backbone, last
-    raise TypeError(f"cannot split {type(backbone).__name__} before its last stage")
+    split = getattr(backbone, "split_last_stage", None)
+    if not callable(split):
+        raise TypeError(f"cannot split {type(backbone).__name__} before its last stage "
+                        "(it defines no split_last_stage())")
+    return split()
 
 
 @torch.no_grad()
@@ -68,7 +64,17 @@ def _channels(module: nn.Module, in_shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def first_conv_name(module: nn.Module) -> str:
-    """Dotted name of the first ``nn.Conv2d`` of ``module`` (e.g. ``conv1``, ``features.0.0``)."""
+    """Dotted name of the backbone's first convolution (e.g. ``conv1``, ``features.0.0``).
+
+    The backbone's public ``first_conv_name`` when it has one (every core backbone does);
+    otherwise the first ``nn.Conv2d`` in module order (documented fallback).
+
+    Raises:
+        ValueError: the module has no ``first_conv_name`` and no ``Conv2d``.
+    """
+    name = getattr(module, "first_conv_name", None)
+    if isinstance(name, str) and name:
+        return name
     for name, m in module.named_modules():
         if isinstance(m, nn.Conv2d):
             return name

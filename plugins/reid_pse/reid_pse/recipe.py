@@ -84,11 +84,19 @@ def _share(cfg: TrainConfig, iterations: int, total: int) -> float | None:
 
 
 def first_conv_scope(cfg: PoseConfig) -> str:
-    """Scope of the widened first convolution, e.g. ``backbone.conv1`` (built once to find it)."""
+    """Scope of the widened first convolution, e.g. ``backbone.conv1``.
+
+    The backbone's public ``first_conv_name`` (:func:`reid_pse.model.first_conv_name`); the
+    backbone is built on the ``meta`` device, so no weight is allocated or initialised.
+    """
+    import torch
+
     from reid_pse.model import first_conv_name
     from reidcore.registry import create_backbone
 
-    return "backbone." + first_conv_name(create_backbone(cfg.backbone, pretrained="none"))
+    with torch.device("meta"):
+        net = create_backbone(cfg.backbone, pretrained="none")
+    return "backbone." + first_conv_name(net)
 
 
 class _PoseRecipe(Recipe):

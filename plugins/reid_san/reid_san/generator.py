@@ -9,8 +9,7 @@ mean/std, exactly as at training), the texture is SA-Dec's ``texture_size`` or `
 each texture is written as ``OUTPUT/<image stem>.png`` (the layout
 :func:`reid_san.textures.attach_textures` reads) through a temporary file and a rename.
 
-SA-Dec is stored in the checkpoint's ``"criterion"`` state (keys ``decoder.*``): it is
-trained with the criterion and is absent from the model (``"model"``).
+SA-Dec's weights come from the checkpoint's criterion state (:mod:`reid_san.decoder_state`).
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from reid_san.decoder_state import decoder_keys
 from reid_san.textures import write_png_atomic
 from reidcore.errors import DatasetError, ExperimentError
 
@@ -32,29 +32,6 @@ log = logging.getLogger("reidcore")
 
 #: Image file extensions read from an input folder (compared case-insensitively).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
-DECODER_PREFIX = "decoder."
-
-
-def _decoder_keys(state: dict[str, Any], where: Path) -> dict[str, torch.Tensor]:
-    crit = state.get("criterion") or {}
-    dec = {k[len(DECODER_PREFIX):]: v for k, v in crit.items() if k.startswith(DECODER_PREFIX)}
-    if not dec:
-        raise ExperimentError(
-            f"{where} holds no SA-Dec weights (no 'decoder.*' in the checkpoint's criterion "
-            "state): it was not trained by san-pg/san with a reconstruction or perceptual weight")
-    return dec
-
-
-def load_decoder_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """SA-Dec's state dict from a ``san``/``san-pg`` experiment folder or checkpoint file.
-
-    Raises:
-        ExperimentError: no checkpoint, or the checkpoint has no decoder weights.
-    """
-    from reidcore.trained import load_checkpoint_file, locate_checkpoint
-
-    _train_dir, ckpt = locate_checkpoint(Path(path))
-    return _decoder_keys(load_checkpoint_file(ckpt), Path(path))
 
 
 def load_texture_generator(model: str | os.PathLike, device: str | torch.device = "cpu"):
@@ -77,7 +54,7 @@ def load_texture_generator(model: str | os.PathLike, device: str | torch.device 
     if not isinstance(cfg, SANConfig) or not hasattr(recipe, "build_decoder"):
         raise ExperimentError(f"{exp_dir} was trained by recipe {trained.recipe_name!r}; "
                               "textures need a san-pg (or san) experiment")
-    decoder_state = _decoder_keys(trained.state, Path(model))
+    decoder_state = decoder_keys(trained.state, Path(model))
     encoder = trained.model
     decoder = recipe.build_decoder(cfg)
     decoder.load_state_dict(decoder_state)

@@ -228,7 +228,7 @@ class SANRecipe(Recipe):
         if uses_decoder(cfg):
             decoder = self.build_decoder(cfg)
             if cfg.init_decoder:
-                from reid_san.generator import load_decoder_state
+                from reid_san.decoder_state import load_decoder_state
 
                 decoder.load_state_dict(load_decoder_state(cfg.init_decoder))
         return SANCriterion(terms, decoder)
