@@ -148,18 +148,6 @@ def _reverse(lists: np.ndarray, n: int):
     return ptr, (order // width).astype(np.int64), (order % width).astype(np.int64)
 
 
-def _reverse(lists: np.ndarray, n: int):
-    """Reverse index of the rows of ``lists`` ``(R, L)`` with values in ``[0, n)``:
-    ``(ptr (n + 1), rows, slot)``: the rows holding value ``v`` (ascending, with
-    repeats) are ``rows[ptr[v]:ptr[v + 1]]``, at the positions ``slot``."""
-    flat = lists.ravel()
-    order = np.argsort(flat, kind="stable")
-    width = lists.shape[1]
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(flat, minlength=n), out=ptr[1:])
-    return ptr, (order // width).astype(np.int64), (order % width).astype(np.int64)
-
-
 # ---------------------------------------------------------------------------- rank-list ECN
 
 
