@@ -1,4 +1,5 @@
-"""Exact resume (issue 14, finding 2): the same weights whatever the workers and the interruptions.
+"""Exact resume (issue 14, finding 2): the same weights (and report) whatever the workers and the
+interruptions.
 
 Tiny trinet on the synthetic dataset (resnet18, --pretrained none, 64×32, P×K 4×4) and the
 staged pse recipe on synthetic-pose-maps: ``--workers 0`` and ``--workers 2`` train the same
@@ -8,6 +9,7 @@ ends with weights bit-identical to an uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -88,9 +90,29 @@ def test_trinet_workers_and_sigterm_resume_give_identical_weights(cache, tmp_pat
     assert _train(TRINET, tmp_path / "w2", cache, "--workers", "2") == 0
     _assert_identical(reference, _final_state(tmp_path / "w2"))
     rng = random.Random(14)
-    stops = {rng.randint(1, 7), 8}  # a random iteration and the last one
+    stops = set(rng.sample(range(1, 8), 5)) | {8}  # five random iterations and the last one
     _interrupted(TRINET, tmp_path / "resumed", cache, monkeypatch, stops, workers="2")
     _assert_identical(reference, _final_state(tmp_path / "resumed"))
+
+
+def test_trinet_run_report_is_identical_after_sigterm_resume(cache, tmp_path, monkeypatch):
+    """``run`` (train, embed, evaluate): SIGTERM at a random iteration and in the last one,
+    resumed each time, ends with the uninterrupted run's weights and report metrics."""
+    def run(exp, *extra):
+        return main(["run", *TRINET, "--data", str(cache), "--experiment", str(exp),
+                     "--workers", "0", *extra])
+
+    assert run(tmp_path / "plain") == 0
+    _sigterm_at(monkeypatch, {random.Random(3).randint(1, 7), 8})
+    code, resumes = run(tmp_path / "resumed"), 0
+    while code == 128 + signal.SIGTERM:
+        resumes += 1
+        code = main(["run", "--resume", "--experiment", str(tmp_path / "resumed")])
+    assert code == 0 and resumes == 2
+    _assert_identical(_final_state(tmp_path / "plain"), _final_state(tmp_path / "resumed"))
+    reports = [json.loads((tmp_path / e / "report.json").read_text()) for e in ("plain", "resumed")]
+    for key in ("rank1", "rank5", "mAP", "mINP", "num_valid_queries"):
+        assert reports[0][key] == reports[1][key], key
 
 
 def test_staged_pse_sigterm_resume_gives_identical_weights(cache, tmp_path, monkeypatch):
@@ -98,6 +120,6 @@ def test_staged_pse_sigterm_resume_gives_identical_weights(cache, tmp_path, monk
     assert _train(PSE, tmp_path / "plain", cache, "--workers", "0") == 0
     reference = _final_state(tmp_path / "plain")
     rng = random.Random(5)
-    stops = {rng.randint(1, 3), rng.randint(4, 6), rng.randint(7, 9)}  # one in each stage
+    stops = {rng.randint(1, 3), rng.randint(4, 6), rng.randint(7, 9), 10}  # each stage, the last
     _interrupted(PSE, tmp_path / "resumed", cache, monkeypatch, stops, workers="2")
     _assert_identical(reference, _final_state(tmp_path / "resumed"))
