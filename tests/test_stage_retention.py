@@ -9,13 +9,12 @@ import signal
 
 import pytest
 import torch
+from tiny_plugin import TINY_FLAGS
 
 from reidcore.cli import main
 from reidcore.engine import checkpoint
 
-TINY = ["--height", "32", "--width", "16", "--batch-p", "3", "--batch-k", "2", "--pad", "2",
-        "--workers", "0", "--log-every", "1", "--pretrained", "none", "--lr", "0.01",
-        "--embed-batch-size", "16", "--no-tensorboard"]
+TINY = [*TINY_FLAGS, "--no-tensorboard"]
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_plugin import TINY_FLAGS
 
 from reidcore.atomic import AtomicWriteError
 from reidcore.cli import main
@@ -24,9 +25,7 @@ from reidcore.safe_load import UnsafeFileError
 TESTS = Path(__file__).parent.parent
 sys.path.insert(0, str(TESTS))  # tiny_plugin
 
-TINY = ["--height", "32", "--width", "16", "--batch-p", "3", "--batch-k", "2", "--pad", "2",
-        "--workers", "0", "--log-every", "1", "--pretrained", "none", "--lr", "0.01",
-        "--embed-batch-size", "16"]
+TINY = [*TINY_FLAGS]
 
 
 def _state(it: int) -> dict:

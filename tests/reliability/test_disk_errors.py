@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_plugin import TINY_FLAGS
 
 from reidcore import atomic
 from reidcore.cli import main
@@ -19,9 +20,7 @@ from reidcore.engine import checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # tiny_plugin
 
-TINY = ["--height", "32", "--width", "16", "--batch-p", "3", "--batch-k", "2", "--pad", "2",
-        "--workers", "0", "--log-every", "1", "--pretrained", "none", "--lr", "0.01",
-        "--embed-batch-size", "16", "--checkpoint-every", "2"]
+TINY = [*TINY_FLAGS, "--checkpoint-every", "2"]
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_plugin import TINY_FLAGS
 
 from reidcore.cli import main
 from reidcore.engine import checkpoint
@@ -24,9 +25,7 @@ from reidcore.safe_load import UnsafeFileError, safe_torch_load
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))  # tiny_plugin
 
-TINY = ["--height", "32", "--width", "16", "--batch-p", "3", "--batch-k", "2", "--pad", "2",
-        "--workers", "0", "--log-every", "1", "--pretrained", "none", "--lr", "0.01",
-        "--embed-batch-size", "16"]
+TINY = [*TINY_FLAGS]
 
 
 class Payload:
