@@ -118,6 +118,7 @@ def main() -> None:
     steps: dict = {}
     kw = dict(block_size=args.block_size, excluder="market1501")
     step(steps, "floor_all_pairs", all_pairs_pass, x, args.chunk_size)
+    del x  # the floor's own copy; the steps below stack query and gallery themselves
     step(steps, "floor_query_gallery", query_gallery_pass, q, g, args.block_size)
     results = {"evaluation": step(steps, "evaluation", evaluate_from_embeddings, q, g, *ids,
                                   **kw).to_dict()}

@@ -80,6 +80,28 @@ def test_streaming_equals_dense(excluder, metric, seed):
                 assert_same(got, expected)
 
 
+def test_a_block_is_released_before_the_next_is_computed():
+    """Only one block of rows is alive at a time (the ranker drops its reference before
+    asking for the next block), so peak memory holds one block, not two."""
+    import weakref
+
+    q, g, q_pids, g_pids, q_cams, g_cams = problem(4, 20, 50, False)
+    rows = embedding_rows(q, g)
+    previous = []
+
+    def source(s, e):
+        if previous:
+            assert previous[-1]() is None, f"block before rows {s}..{e - 1} still alive"
+        block = rows.rows(s, e)
+        previous.append(weakref.ref(block))
+        return block
+
+    got = evaluate_rows(DistanceRows(rows.shape, source), q_pids, g_pids, q_cams, g_cams,
+                        block_size=6)
+    assert len(previous) == 4
+    assert_same(got, evaluate_rows(rows, q_pids, g_pids, q_cams, g_cams, block_size=6))
+
+
 def test_rows_are_checked_and_errors_match_the_dense_path():
     q, g, q_pids, g_pids, q_cams, g_cams = problem(3, 10, 30, False)
     bad = DistanceRows((10, 30), lambda s, e: np.zeros((e - s, 29), np.float32))

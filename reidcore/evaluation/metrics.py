@@ -323,6 +323,7 @@ class RankProblem:
                 )
             first[s:e], ap_step[s:e], ap_trap[s:e], inp[s:e] = f, a_s, a_t, p
             shot_hist += hist.sum(axis=0)
+            del d  # release this block before the next one is computed (one block held)
         return first, ap_step, ap_trap, inp, shot_hist
 
     def result(self, ranked) -> EvalResult:

@@ -82,18 +82,30 @@ class DistanceBlocks:
         (gather an index selection once, not per block)."""
         return self.xt[sel], (None if self.metric == "cityblock" else self.stat[sel])
 
-    def __call__(self, a, b, ranked: bool = False):
-        """``(rows of a, rows of b)`` float32 tensor (a view of the buffer, valid until the
-        next call) for parts ``a``, ``b`` from :meth:`part`."""
+    def __call__(self, a, b, ranked: bool = False, out=None):
+        """``(rows of a, rows of b)`` float32 tensor for parts ``a``, ``b`` from
+        :meth:`part`: a view of the reused buffer (valid until the next call), or ``out``
+        (a contiguous float32 tensor of that shape on the blocks' device, e.g. a view of
+        the caller's numpy array) filled in place."""
         import torch
 
         (xa, sa), (xb, sb) = a, b
+        shape = (xa.shape[0], xb.shape[0])
+        if out is not None and (tuple(out.shape) != shape or out.dtype != torch.float32
+                                or not out.is_contiguous()):
+            raise ValueError(f"out must be a contiguous float32 tensor of shape {shape}, "
+                             f"got {out.dtype} {tuple(out.shape)}")
         if self.metric == "cityblock":
-            return torch.cdist(xa, xb, p=1.0)
-        size = xa.shape[0] * xb.shape[0]
-        if self.buf is None or self.buf.numel() < size:
-            self.buf = torch.empty(size, dtype=torch.float32, device=self.xt.device)
-        d = self.buf[:size].view(xa.shape[0], xb.shape[0])
+            if out is None:
+                return torch.cdist(xa, xb, p=1.0)
+            return out.copy_(torch.cdist(xa, xb, p=1.0))
+        size = shape[0] * shape[1]
+        if out is not None:
+            d = out
+        else:
+            if self.buf is None or self.buf.numel() < size:
+                self.buf = torch.empty(size, dtype=torch.float32, device=self.xt.device)
+            d = self.buf[:size].view(*shape)
         if self.metric == "cosine":
             torch.mm(sa, sb.T, out=d)
             return d.neg_().add_(1.0)

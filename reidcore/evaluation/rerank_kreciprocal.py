@@ -296,12 +296,16 @@ def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str =
     rowmax32 = torch.from_numpy(rowmax.astype(np.float32))
 
     def block_rows(p0: int, p1: int) -> np.ndarray:
+        out = np.empty((p1 - p0, n_g), dtype=np.float32)  # the block, written in place
         with torch.no_grad():
-            d = blocks(blocks.part(slice(p0, p1)), gallery_part, ranked=True)
+            on_cpu = blocks.xt.device.type == "cpu"
+            d = blocks(blocks.part(slice(p0, p1)), gallery_part, ranked=True,
+                       out=torch.from_numpy(out) if on_cpu else None)
             if square:
                 d.mul_(d)
             d.div_(rowmax32[p0:p1, None].to(d.device))
-            out = d.cpu().numpy().copy()
+            if not on_cpu:
+                out[...] = d.cpu().numpy()
         _jaccard_final(indptr, indices, data, t_ptr, t_rows, order, n_q, float(lambda_value),
                        out, p0)
         return out

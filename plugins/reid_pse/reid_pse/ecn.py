@@ -113,15 +113,25 @@ def _rank_lists(query, gallery, metric: str, kk: int, chunk_size: int, device, n
     return x, n_q, neighbours.self_first(kk), DistanceBlocks(x, metric, device)
 
 
+#: query rows of one distance block in :func:`_merge` (its buffer: this many gallery rows)
+MERGE_ROWS = 64
+
+
 def _merge(out: np.ndarray, blocks: DistanceBlocks, n_q: int, p0: int, p1: int) -> None:
-    """``merge_dist`` of the authors' 2020 code: ``d(p, g)`` where ``out`` is 0."""
+    """``merge_dist`` of the authors' 2020 code: ``d(p, g)`` where ``out`` is 0, in
+    chunks of :data:`MERGE_ROWS` query rows (a small reused distance buffer instead of one
+    of the block's size)."""
     import torch
 
-    zero = out == 0
-    if zero.any():
-        with torch.no_grad():
-            d = blocks(blocks.part(slice(p0, p1)), blocks.part(slice(n_q, blocks.n)))
-            np.copyto(out, d.cpu().numpy(), where=zero)
+    gallery = blocks.part(slice(n_q, blocks.n))
+    with torch.no_grad():
+        for s in range(0, p1 - p0, MERGE_ROWS):
+            e = min(s + MERGE_ROWS, p1 - p0)
+            part = out[s:e]  # a view: written in place
+            zero = part == 0
+            if zero.any():
+                d = blocks(blocks.part(slice(p0 + s, p0 + e)), gallery)
+                np.copyto(part, d.cpu().numpy(), where=zero)
 
 
 def _result(rows, n_q: int, n_g: int, streaming: bool, block_rows: int):
