@@ -97,10 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("root", type=Path)
     ap.add_argument("result", type=Path)
     ap.add_argument("--minutes", type=float, help="the training budget every run had")
+    ap.add_argument("--threads", type=int, help="torch/numba threads each run had")
+    ap.add_argument("--lanes", type=int, help="how many runs shared the machine at once")
     args = ap.parse_args(argv)
     recipes = summarise(read_runs(args.root))
     record = {"script": "benchmarks/recipes_market1501_holdout.sh", "budget_minutes": args.minutes,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                          "threads_per_run": args.threads, "runs_at_once": args.lanes},
               "date": time.strftime("%Y-%m-%d"), "recipes": recipes}
     atomic_write_json(args.result, record)
     for name, entry in recipes.items():

@@ -8,12 +8,18 @@
 # first iterations and scales the iteration count (warm-up, decay points, stages) so the whole
 # schedule fits --max-train-minutes. The reference lays the same schedule over its budget itself.
 #
-#   benchmarks/recipes_market1501_holdout.sh                 # everything: 7 × 2 runs × MINUTES
+#   benchmarks/recipes_market1501_holdout.sh                 # everything: 8 × 2 runs × MINUTES
 #   RECIPES="reference bot" SEEDS=0 MINUTES=6 benchmarks/recipes_market1501_holdout.sh
+#   LANES=2 benchmarks/recipes_market1501_holdout.sh         # two runs at a time, one core each
+#
+# Runs go seed by seed (every recipe's seed 0 first). LANES runs that many at once, each with
+# cores/LANES threads (OMP_NUM_THREADS, NUMBA_NUM_THREADS); every run then has the same share of
+# the machine, which the JSON records. rgb-only is pose-maps with --no-pose-channels (the PSE
+# ablation of benchmarks/pse_ablation_market1501_holdout.sh reads these runs).
 #
 # Needs ../shared/data/market1501-holdout and ../shared/weights (see ../shared/data/README.md).
 # Finished runs (report.json present) are skipped; interrupted ones resume.
-# Environment: DATA, WEIGHTS, MINUTES (15), SEEDS ("0 1"), RECIPES, EXP_ROOT, RESULT.
+# Environment: DATA, WEIGHTS, MINUTES (15), SEEDS ("0 1"), RECIPES, EXP_ROOT, RESULT, LANES (1).
 # SAN first trains SAN-PG on synthetic textures and predicts the holdout's textures once
 # (PG_ITERS, PG_MINUTES; not counted in SAN's budget), as benchmarks/san_market1501_holdout.sh.
 set -euo pipefail
@@ -22,12 +28,16 @@ DATA=${DATA:-../shared/data/market1501-holdout}
 WEIGHTS=${WEIGHTS:-../shared/weights/mobilenet_v2_imagenet_features.pth}
 MINUTES=${MINUTES:-15}
 SEEDS=${SEEDS:-0 1}
-RECIPES=${RECIPES:-reference trinet dcnn pose-maps pse san bot}
+RECIPES=${RECIPES:-reference bot dcnn pse pose-maps rgb-only trinet san}
 ROOT=${EXP_ROOT:-experiments/recipes-market1501-holdout}
 RESULT=${RESULT:-benchmarks/results/recipes_market1501_holdout.json}
 PG_ITERS=${PG_ITERS:-600}
 PG_MINUTES=${PG_MINUTES:-10}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+LANES=${LANES:-1}
+CORES=$(nproc)
+THREADS=$(( CORES / LANES > 0 ? CORES / LANES : 1 ))
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$THREADS}
+export NUMBA_NUM_THREADS=${NUMBA_NUM_THREADS:-$OMP_NUM_THREADS}
 mkdir -p "$ROOT"
 
 BASE=(--backbone mobilenet_v2 --pretrained "$WEIGHTS" --height 128 --width 64 --cache-images
@@ -53,6 +63,8 @@ recipe_args() {  # RECIPE -> the flags of its run (dataset, batch, re-ranker, it
     trinet)    echo --dataset market1501 --batch-p 16 --batch-k 4 --rerank k-reciprocal ;;
     dcnn)      echo --dataset market1501 --rerank k-reciprocal ;;  # its own P×K 8×4 (batch 32)
     pose-maps) echo --dataset market1501-pose-maps --batch-p 16 --batch-k 4 --rerank k-reciprocal ;;
+    rgb-only)  echo pose-maps --no-pose-channels --dataset market1501-pose-maps --batch-p 16 \
+                    --batch-k 4 --rerank k-reciprocal ;;
     pse)       echo --dataset market1501-pose-maps --batch-p 16 --batch-k 4 --rerank ecn ;;
     san)       echo --dataset market1501 --last-stride 1 --texture-size 64 --decoder-width 128 \
                     --textures "$ROOT/texture_market1501" --rerank k-reciprocal ;;
@@ -61,31 +73,47 @@ recipe_args() {  # RECIPE -> the flags of its run (dataset, batch, re-ranker, it
   esac
 }
 
-for RECIPE in $RECIPES; do
+run_one() {  # RECIPE SEED: train, embed and evaluate one run (kept when finished, resumed when not)
+  local RECIPE=$1 SEED=$2
+  local EXP=$ROOT/$RECIPE-seed$SEED
+  if [ -f "$EXP/report.json" ]; then echo "done: $EXP"; return; fi
   [ "$RECIPE" = san ] && san_textures
-  for SEED in $SEEDS; do
-    EXP=$ROOT/$RECIPE-seed$SEED
-    if [ -f "$EXP/report.json" ]; then echo "done: $EXP"; continue; fi
-    if [ "$RECIPE" = reference ]; then
-      CMD=(python benchmarks/reference/bot_reference.py --data "$DATA" --weights "$WEIGHTS"
-           --minutes "$MINUTES" --seed "$SEED" --output "$EXP/reference.json"
-           --embeddings-dir "$EXP/embeddings")
-      mkdir -p "$EXP"
-      echo "${CMD[*]}" > "$EXP/command.txt"
-      "${CMD[@]}" | tee "$EXP/train.log"
-      python -m reidcore evaluate --experiment "$EXP" --metric cosine --rerank k-reciprocal \
-        --output "$EXP/report.json"
-      continue
-    fi
-    # shellcheck disable=SC2046  # recipe_args is a list of flags
-    CMD=(python -m reidcore run "$RECIPE" --data "$DATA" "${BASE[@]}" $(recipe_args "$RECIPE")
-         --seed "$SEED" --experiment "$EXP")
-    if [ -f "$EXP/args.json" ]; then
-      python -m reidcore run --resume --experiment "$EXP"
-    else
-      "${CMD[@]}"
-    fi
+  if [ "$RECIPE" = reference ]; then
+    CMD=(python benchmarks/reference/bot_reference.py --data "$DATA" --weights "$WEIGHTS"
+         --minutes "$MINUTES" --seed "$SEED" --output "$EXP/reference.json"
+         --embeddings-dir "$EXP/embeddings")
+    mkdir -p "$EXP"
     echo "${CMD[*]}" > "$EXP/command.txt"
-  done
+    "${CMD[@]}" > "$EXP/train.log" 2>&1
+    python -m reidcore evaluate --query-embeddings "$EXP/embeddings/query.h5" \
+      --gallery-embeddings "$EXP/embeddings/gallery.h5" --metric cosine --rerank k-reciprocal \
+      --output "$EXP/report.json"
+    return
+  fi
+  local NAME=$RECIPE
+  [ "$RECIPE" = rgb-only ] && NAME=  # rgb-only's flags name the recipe (pose-maps)
+  # shellcheck disable=SC2046,SC2086  # recipe_args is a list of flags
+  CMD=(python -m reidcore run $NAME --data "$DATA" "${BASE[@]}" $(recipe_args "$RECIPE")
+       --seed "$SEED" --experiment "$EXP")
+  if [ -f "$EXP/args.json" ]; then
+    python -m reidcore run --resume --experiment "$EXP"
+  else
+    "${CMD[@]}"
+  fi
+  echo "${CMD[*]}" > "$EXP/command.txt"
+}
+
+if [ "${1:-}" = --one ]; then  # one run, its output in ROOT/RECIPE-seedSEED.log
+  echo "$(date -u +%FT%TZ) start $2 seed $3 ($OMP_NUM_THREADS threads)"
+  run_one "$2" "$3" > "$ROOT/$2-seed$3.log" 2>&1
+  echo "$(date -u +%FT%TZ) end $2 seed $3: exit $?"
+  exit
+fi
+for RECIPE in $RECIPES; do
+  [ "$RECIPE" = reference ] || recipe_args "$RECIPE" > /dev/null || exit 2
 done
-python benchmarks/collect_recipe_results.py "$ROOT" "$RESULT" --minutes "$MINUTES"
+for SEED in $SEEDS; do
+  for RECIPE in $RECIPES; do echo "$RECIPE $SEED"; done
+done | xargs -P "$LANES" -n 2 "$0" --one || echo "some runs failed: see $ROOT/*.log" >&2
+python benchmarks/collect_recipe_results.py "$ROOT" "$RESULT" --minutes "$MINUTES" \
+  --threads "$OMP_NUM_THREADS" --lanes "$LANES"
