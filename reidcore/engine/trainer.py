@@ -414,9 +414,13 @@ def _time_steps(cfg, split, recipe, dataset, model, criterion, device, dtype, fr
     sync()
     t0 = time.monotonic()
     loop.max_iter = budget.WARMUP + budget.TIMED
+    loop.stopped = None  # the first call ended "done"; a loop that is not reset trains nothing
     loop.train(batches)
     sync()
     seconds = (time.monotonic() - t0) / budget.TIMED
+    if loop.iteration != budget.WARMUP + budget.TIMED:
+        raise RuntimeError(f"--fit-schedule-to-budget timed {loop.iteration - budget.WARMUP} "
+                           f"iterations instead of {budget.TIMED} (stopped: {loop.stopped})")
     del batches  # stops the workers
     model.load_state_dict(saved[0])
     criterion.load_state_dict(saved[1])

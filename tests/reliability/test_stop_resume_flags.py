@@ -102,6 +102,28 @@ def test_fit_schedule_to_budget_scales_records_and_resumes(tiny_plugin, tiny_dat
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_fit_schedule_times_real_iterations(tiny_plugin, tiny_data, tmp_path, monkeypatch):
+    """The timing trains WARMUP untimed and TIMED timed steps. Before: the second call of
+    the finished timing loop trained nothing, so a step "took" ~0 s and a 15-minute budget
+    became millions of iterations."""
+    from reidcore.engine.trainer import Trainer
+
+    steps, timed = [], []
+    original = Trainer.run_step
+
+    def run_step(self, batch):
+        steps.append(self.iteration)
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "run_step", run_step)
+    monkeypatch.setattr(budget, "fitted_iterations",
+                        lambda total, spent, per_it: timed.append(per_it) or 2)
+    assert main(tiny_args(tiny_data, tmp_path / "fit", "--iterations", "10", "--no-tensorboard",
+                          "--max-train-minutes", "60", "--fit-schedule-to-budget")) == 0
+    assert len(steps) == budget.WARMUP + budget.TIMED + 2
+    assert steps[:budget.WARMUP + budget.TIMED] == list(range(budget.WARMUP + budget.TIMED))
+
+
 def test_fit_schedule_needs_a_budget(tiny_plugin, tiny_data, tmp_path, capsys):
     assert main(tiny_args(tiny_data, tmp_path / "e", "--iterations", "3",
                           "--fit-schedule-to-budget")) == 2
