@@ -1,48 +1,35 @@
 #!/usr/bin/env bash
 # What helps in PSE, on the real Market-1501 holdout split at one budget: three networks trained
 # exactly alike (MobileNetV2 ImageNet features, 128x64, P×K 16x4, identity softmax, cosine, the
-# pose-maps stages: new layers, then all), two seeds each, every run evaluated without and with
-# ECN re-ranking (one run gives both):
+# pose-maps stages: new layers, then all; the schedule fitted to the budget), two seeds each,
+# every run evaluated without and with ECN re-ranking:
 #   rgb-only   run pose-maps --no-pose-channels   (the same network and training, pose maps off)
 #   pose-maps  run pose-maps                      (RGB + 14 pose maps)
 #   pse        run pse                            (pose maps + view predictor + view units; its
 #                                                  stage 1 trains the view predictor on keypoint
 #                                                  pseudo-labels; reports held-out view accuracy)
-# Each run has at most $MINUTES (default 15) minutes of training (2 CPU cores in the reference
-# runs: 6 runs = 90 minutes). A finished run (report.json) is kept; an unfinished one resumes.
-# Usage: benchmarks/pse_ablation_market1501_holdout.sh [VARIANT ...]   (default: all three)
-#   env: SEEDS="0 1", MINUTES=15, EXP_ROOT=experiments,
-#        RESULT=benchmarks/results/pse_ablation_market1501_holdout.json, SHARED=../shared
-# Needs $SHARED/data/market1501-holdout (with keypoints.csv) and $SHARED/weights.
+# The runs are those of benchmarks/recipes_market1501_holdout.sh (the same folders, made by it
+# when missing: RECIPES="rgb-only pose-maps pse"); rgb-only and pose-maps, trained with
+# k-reciprocal there, are evaluated again with ECN (report-ecn.json beside report.json).
+# Usage: benchmarks/pse_ablation_market1501_holdout.sh
+#   env: as the recipes script (SEEDS="0 1", MINUTES=15, LANES, EXP_ROOT),
+#        RESULT=benchmarks/results/pse_ablation_market1501_holdout.json
+# Needs ../shared/data/market1501-holdout (with keypoints.csv) and ../shared/weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-0 1}
 MINUTES=${MINUTES:-15}
-EXP_ROOT=${EXP_ROOT:-experiments}
+ROOT=${EXP_ROOT:-experiments/recipes-market1501-holdout}
 RESULT=${RESULT:-benchmarks/results/pse_ablation_market1501_holdout.json}
-SHARED=${SHARED:-../shared}
-VARIANTS=${*:-rgb-only pose-maps pse}
-COMMON=(--dataset market1501-pose-maps --data "$SHARED/data/market1501-holdout"
-        --backbone mobilenet_v2 --pretrained "$SHARED/weights/mobilenet_v2_imagenet_features.pth"
-        --height 128 --width 64 --batch-p 16 --batch-k 4 --cache-images --workers 0
-        --checkpoint-every 500 --log-every 50 --rerank ecn --no-tensorboard
-        --iterations 1100 --decay-start-iteration 550 --max-train-minutes "$MINUTES")
+SEEDS="$SEEDS" MINUTES="$MINUTES" EXP_ROOT="$ROOT" RECIPES="rgb-only pose-maps pse" \
+  RESULT="$ROOT/pse-ablation-recipes.json" benchmarks/recipes_market1501_holdout.sh
 RUNS=()
-for VARIANT in $VARIANTS; do
-  case "$VARIANT" in
-    rgb-only)  RECIPE=(pose-maps --no-pose-channels) ;;
-    pose-maps) RECIPE=(pose-maps) ;;
-    pse)       RECIPE=(pse --view-iterations 100 --new-layers-iterations 200) ;;
-    *) echo "unknown variant $VARIANT (rgb-only, pose-maps, pse)" >&2; exit 2 ;;
-  esac
+for VARIANT in rgb-only pose-maps pse; do
   for SEED in $SEEDS; do
-    EXP=$EXP_ROOT/pse-ablation-$VARIANT-seed$SEED
-    if [ -f "$EXP/report.json" ]; then
-      echo "kept $EXP (report.json exists)"
-    elif [ -f "$EXP/args.json" ]; then
-      python -m reidcore run --resume --experiment "$EXP"
-    else
-      python -m reidcore run "${RECIPE[@]}" "${COMMON[@]}" --seed "$SEED" --experiment "$EXP"
+    EXP=$ROOT/$VARIANT-seed$SEED
+    [ -f "$EXP/report.json" ] || { echo "missing $EXP/report.json" >&2; exit 1; }
+    if [ "$VARIANT" != pse ] && [ ! -f "$EXP/report-ecn.json" ]; then
+      python -m reidcore evaluate --experiment "$EXP" --rerank ecn --output "$EXP/report-ecn.json"
     fi
     RUNS+=("$VARIANT=$SEED=$EXP")
   done
@@ -60,7 +47,8 @@ out = {"script": "benchmarks/pse_ablation_market1501_holdout.sh",
 for run in runs:
     variant, seed, exp = run.split("=", 2)
     r = json.load(open(os.path.join(exp, "report.json")))
-    e = r.get("reranked", {})
+    ecn = os.path.join(exp, "report-ecn.json")  # rgb-only and pose-maps: ECN evaluated apart
+    e = (json.load(open(ecn)) if os.path.exists(ecn) else r).get("reranked", {})
     args = json.load(open(os.path.join(exp, "args.json")))
     row = {"experiment": exp, "recipe": args["recipe"], "seed": args["config"]["seed"],
            "pose_channels": args["config"].get("pose_channels"),

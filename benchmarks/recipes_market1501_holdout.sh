@@ -76,6 +76,8 @@ recipe_args() {  # RECIPE -> the flags of its run (dataset, batch, re-ranker, it
 run_one() {  # RECIPE SEED: train, embed and evaluate one run (kept when finished, resumed when not)
   local RECIPE=$1 SEED=$2
   local EXP=$ROOT/$RECIPE-seed$SEED
+  exec 9> "$EXP.lock"  # a run another script instance is doing: wait for it, then keep it
+  flock 9
   if [ -f "$EXP/report.json" ]; then echo "done: $EXP"; return; fi
   [ "$RECIPE" = san ] && san_textures
   if [ "$RECIPE" = reference ]; then
