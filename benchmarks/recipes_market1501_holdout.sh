@@ -20,8 +20,12 @@
 # Needs ../shared/data/market1501-holdout and ../shared/weights (see ../shared/data/README.md).
 # Finished runs (report.json present) are skipped; interrupted ones resume.
 # Environment: DATA, WEIGHTS, MINUTES (15), SEEDS ("0 1"), RECIPES, EXP_ROOT, RESULT, LANES (1).
-# SAN first trains SAN-PG on synthetic textures and predicts the holdout's textures once
-# (PG_ITERS, PG_MINUTES; not counted in SAN's budget), as benchmarks/san_market1501_holdout.sh.
+# SAN's texture targets (TEXTURES): keypoints (default; `san keypoint-textures` from the
+# holdout's keypoints.csv, body parts warped into the layout) or san-pg (SAN-PG trained on
+# synthetic textures, PG_ITERS, PG_MINUTES, not counted in SAN's budget, then its predictions;
+# its L1 on unseen synthetic identities was worse than a constant median texture's, see
+# benchmarks/results/san_market1501_holdout.json). san-rec0 is san with
+# --reconstruction-weight 0 (no texture supervision), not in the default RECIPES.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data/market1501-holdout}
@@ -33,6 +37,8 @@ ROOT=${EXP_ROOT:-experiments/recipes-market1501-holdout}
 RESULT=${RESULT:-benchmarks/results/recipes_market1501_holdout.json}
 PG_ITERS=${PG_ITERS:-600}
 PG_MINUTES=${PG_MINUTES:-10}
+TEXTURES=${TEXTURES:-keypoints}
+TEXTURE_DIR=$ROOT/texture_market1501-$TEXTURES
 LANES=${LANES:-1}
 CORES=$(nproc)
 THREADS=$(( CORES / LANES > 0 ? CORES / LANES : 1 ))
@@ -44,17 +50,22 @@ BASE=(--backbone mobilenet_v2 --pretrained "$WEIGHTS" --height 128 --width 64 --
       --workers 0 --no-progress --no-tensorboard --log-every 50 --checkpoint-every 500
       --max-train-minutes "$MINUTES" --fit-schedule-to-budget)
 
-san_textures() {  # SAN-PG on synthetic textures, then the holdout's predicted textures (once)
+san_textures() {  # the texture targets of `san` (once): keypoint-warped, or SAN-PG's
+  if [ "$TEXTURES" = keypoints ]; then
+    [ -d "$TEXTURE_DIR" ] || python -m reidcore san keypoint-textures --dataset market1501 \
+      --data "$DATA" --output "$TEXTURE_DIR" --size 64
+    return
+  fi
   local pg=$ROOT/san-pg
   local cmd=(python -m reidcore train san-pg --dataset synthetic-textures --backbone mobilenet_v2
              --pretrained "$WEIGHTS" --height 128 --width 64 --last-stride 1 --texture-size 64
              --decoder-width 128 --cache-images --workers 0 --no-progress --log-every 50
              --iterations "$PG_ITERS" --lr 1e-3 --milestones $(( PG_ITERS * 2 / 3 ))
              --checkpoint-every 1000 --max-train-minutes "$PG_MINUTES" --experiment "$pg")
-  if [ ! -d "$ROOT/texture_market1501" ]; then
+  if [ ! -d "$TEXTURE_DIR" ]; then
     if [ -f "$pg/args.json" ]; then "${cmd[@]}" --resume; else "${cmd[@]}"; fi
     python -m reidcore san textures --model "$pg" --input "$DATA/bounding_box_train" \
-      --output "$ROOT/texture_market1501" --size 64
+      --output "$TEXTURE_DIR" --size 64
   fi
 }
 
@@ -67,7 +78,9 @@ recipe_args() {  # RECIPE -> the flags of its run (dataset, batch, re-ranker, it
                     --batch-k 4 --rerank k-reciprocal ;;
     pse)       echo --dataset market1501-pose-maps --batch-p 16 --batch-k 4 --rerank ecn ;;
     san)       echo --dataset market1501 --last-stride 1 --texture-size 64 --decoder-width 128 \
-                    --textures "$ROOT/texture_market1501" --rerank k-reciprocal ;;
+                    --textures "$TEXTURE_DIR" --rerank k-reciprocal ;;
+    san-rec0)  echo san --dataset market1501 --last-stride 1 --texture-size 64 --decoder-width 128 \
+                    --reconstruction-weight 0 --rerank k-reciprocal ;;  # no texture supervision
     bot)       echo --dataset market1501 --rerank k-reciprocal ;;
     *) echo "unknown recipe $1" >&2; return 1 ;;
   esac
@@ -93,7 +106,7 @@ run_one() {  # RECIPE SEED: train, embed and evaluate one run (kept when finishe
     return
   fi
   local NAME=$RECIPE
-  [ "$RECIPE" = rgb-only ] && NAME=  # rgb-only's flags name the recipe (pose-maps)
+  case $RECIPE in rgb-only|san-rec0) NAME= ;; esac  # their flags name the recipe
   # shellcheck disable=SC2046,SC2086  # recipe_args is a list of flags
   CMD=(python -m reidcore run $NAME --data "$DATA" "${BASE[@]}" $(recipe_args "$RECIPE")
        --seed "$SEED" --experiment "$EXP")
