@@ -18,7 +18,8 @@
 # ablation of benchmarks/pse_ablation_market1501_holdout.sh reads these runs).
 #
 # Needs ../shared/data/market1501-holdout and ../shared/weights (see ../shared/data/README.md).
-# Finished runs (report.json present) are skipped; interrupted ones resume.
+# Finished runs (report.json present) are kept; interrupted ones resume; a run whose folder has
+# a RECIPE-seedN.skip file beside it is left out (to shorten a queue already started).
 # Environment: DATA, WEIGHTS, MINUTES (15), SEEDS ("0 1"), RECIPES, EXP_ROOT, RESULT, LANES (1).
 # SAN's texture targets (TEXTURES): keypoints (default; `san keypoint-textures` from the
 # holdout's keypoints.csv, body parts warped into the layout) or san-pg (SAN-PG trained on
@@ -92,6 +93,7 @@ run_one() {  # RECIPE SEED: train, embed and evaluate one run (kept when finishe
   exec 9> "$EXP.lock"  # a run another script instance is doing: wait for it, then keep it
   flock 9
   if [ -f "$EXP/report.json" ]; then echo "done: $EXP"; return; fi
+  if [ -f "$EXP.skip" ]; then echo "skipped: $EXP ($EXP.skip exists)"; return; fi
   [ "$RECIPE" = san ] && san_textures
   if [ "$RECIPE" = reference ]; then
     CMD=(python benchmarks/reference/bot_reference.py --data "$DATA" --weights "$WEIGHTS"
