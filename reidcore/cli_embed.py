@@ -7,6 +7,10 @@ data folder) to ``EXPERIMENT/other-embeddings/DATASET-HASH/PART.h5`` and an imag
 ``EXPERIMENT/other-embeddings/images/STEM.h5``, so the experiment's own query/gallery files
 are never replaced by embeddings of something else. HDF5 files record the checkpoint they
 came from (``checkpoint_path``, ``checkpoint_iteration``, ``model_sha256`` attributes).
+
+Under ``torchrun`` the images are sharded across the processes (each embeds a contiguous
+share, :func:`reidcore.engine.embed.embed_samples`) and rank 0 writes the gathered rows, in
+order: ``torchrun --nproc_per_node N -m reidcore embed --experiment DIR --part gallery``.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def cmd_embed(argv: list[str]) -> int:
     import numpy as np
 
     from reidcore.embeddings import write_embeddings, write_embeddings_csv
-    from reidcore.engine.device import resolve_device
+    from reidcore.engine import distributed
     from reidcore.experiment import OTHER_EMBEDDINGS, Experiment
     from reidcore.interrupts import Interrupted, interruptible
     from reidcore.registry import load_dataset
@@ -97,14 +101,16 @@ def cmd_embed(argv: list[str]) -> int:
         split = load_dataset(cfg.dataset, cfg.data, **cfg.dataset_options)
         samples = getattr(split, args.part)
         default_out = exp.embeddings_path(args.part, args.dataset, args.data, suffix)
-    device = resolve_device(cfg.device)
+    device = distributed.setup(cfg.device)  # under torchrun: the process group too
     trained.model.to(device)
     try:
-        with interruptible("embedding"):
+        with interruptible("embedding"):  # under torchrun each rank embeds its share
             embs, aug = trained.embed(samples, device)
     except Interrupted as stop:
         print(f"reidcore: {stop}; nothing was written", flush=True)
         return stop.exit_code
+    if not distributed.is_main():  # rank 0 has every rank's rows and writes them
+        return 0
     paths = [s.path for s in samples]
     out = None if args.output == "-" else Path(args.output or default_out)
     if out is not None:

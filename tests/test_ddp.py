@@ -99,15 +99,15 @@ sys.path.insert(0, {tests!r})
 import ddp_plugin, tiny_plugin
 from reidcore import embeddings, experiment
 from reidcore.cli import main
-from reidcore.engine import checkpoint
+from reidcore.engine import checkpoint, distributed
 from reidcore.testing import registered_plugin
 
 
-def spy(module, name):  # record which rank writes which file
+def spy(module, name, kind="writes"):  # record which rank writes which file
     original = getattr(module, name)
 
     def wrapper(*args, **kwargs):
-        ddp_plugin.record("writes", f"{{name}} {{args[0]}}")
+        ddp_plugin.record(kind, f"{{name}} {{args[0] if kind == 'writes' else len(args[0])}}")
         return original(*args, **kwargs)
 
     setattr(module, name, wrapper)
@@ -116,6 +116,7 @@ def spy(module, name):  # record which rank writes which file
 for module, name in ((checkpoint, "save_checkpoint"), (experiment, "write_json"),
                      (embeddings, "write_embeddings")):
     spy(module, name)
+spy(distributed, "gather_rows", "embed-shard")  # a rank's share of sharded embedding
 with registered_plugin(tiny_plugin, "tiny"), registered_plugin(ddp_plugin, "ddp-test"):
     for folder, argv in json.loads(sys.argv[1]):
         os.environ[ddp_plugin.RECORD_ENV] = folder
@@ -152,7 +153,7 @@ def job(tmp_path_factory, plugins):
 
     root = tmp_path_factory.mktemp("ddp")
     data = tiny_plugin.write_tiny_dataset(root / "data")
-    rec = {name: root / f"record-{name}" for name in ("gather", "center")}
+    rec = {name: root / f"record-{name}" for name in ("gather", "center", "embed")}
     for folder in rec.values():
         folder.mkdir()
     jobs = [
@@ -162,6 +163,8 @@ def job(tmp_path_factory, plugins):
         (str(rec["center"]), ["train", "tiny-center", *common(data), "--iterations",
                               str(ITERATIONS), "--no-tensorboard",
                               "--experiment", str(root / "ddp-center")]),
+        (str(rec["embed"]), ["embed", "--experiment", str(root / "ddp-gather"), "--part",
+                             "gallery", "--output", str(root / "embed-sharded.h5")]),
     ]
     runner = root / "runner.py"
     runner.write_text(RUNNER.format(tests=str(HERE)))
@@ -270,6 +273,22 @@ def test_sharded_embeddings_are_gathered_in_order(job):
         stored = read_embeddings(exp / "embeddings" / f"{part}.h5")
         assert [str(p) for p in stored.paths] == [s.path for s in samples]
         np.testing.assert_allclose(stored.embs, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_standalone_embed_is_sharded_and_written_by_rank_zero(job):
+    """``torchrun -m reidcore embed``: both ranks embed a share, rank 0 writes all rows in
+    order (before: every rank embedded everything and wrote the same file)."""
+    from reidcore.embeddings import read_embeddings
+
+    out = job["root"] / "embed-sharded.h5"
+    rec = job["rec"]["embed"]
+    assert not (rec / "writes-rank1.txt").exists()
+    assert "write_embeddings" in (rec / "writes-rank0.txt").read_text()
+    assert (rec / "embed-shard-rank0.txt").exists() and (rec / "embed-shard-rank1.txt").exists()
+    stored = read_embeddings(out)
+    expected = read_embeddings(job["root"] / "ddp-gather" / "embeddings" / "gallery.h5")
+    assert [str(p) for p in stored.paths] == [str(p) for p in expected.paths]
+    np.testing.assert_allclose(stored.embs, expected.embs, rtol=1e-5, atol=1e-6)
 
 
 def test_single_process_resumes_the_two_process_experiment(job):
