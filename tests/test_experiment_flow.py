@@ -20,18 +20,13 @@ TINY = [*TINY_FLAGS, "--no-tensorboard"]
 
 
 @pytest.fixture(scope="module")
-def plugin():
-    import tiny_plugin as module
-
-    from reidcore.testing import registered_plugin
-
-    with registered_plugin(module, "tiny"):
-        yield module
+def plugin(tiny_plugin_module):
+    return tiny_plugin_module
 
 
 @pytest.fixture(scope="module")
-def data(plugin, tmp_path_factory):
-    return plugin.write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+def data(tiny_data_module):
+    return tiny_data_module
 
 
 @pytest.fixture(scope="module")
