@@ -12,6 +12,7 @@ pose maps themselves are rendered from them after augmentation
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,26 +81,24 @@ def read_pose_maps(
                             estimator_options=options or None)
 
 
-def read_market1501_pose_maps(root: str | os.PathLike | None, **kwargs: Any) -> Split:
-    """``market1501`` with keypoints (see :func:`read_pose_maps` for the options)."""
-    return read_pose_maps("market1501", root, **kwargs)
+def _pose_map_reader(base: str, doc: str) -> Callable[..., Split]:
+    """The ``<base>-pose-maps`` reader: :func:`read_pose_maps` of ``base``, its keypoint
+    options in the signature (``list datasets`` shows them), the base reader's as ``**kwargs``."""
+
+    def read(root: str | os.PathLike | None = None, *, keypoints: str | None = None,
+             keypoint_estimator: str | None = None, **kwargs: Any) -> Split:
+        return read_pose_maps(base, root, keypoints=keypoints,
+                              keypoint_estimator=keypoint_estimator, **kwargs)
+
+    read.__name__ = read.__qualname__ = f"read_{base}_pose_maps"
+    read.__doc__ = f"{doc} (see :func:`read_pose_maps` for the options)."
+    return read
 
 
-def read_duke_pose_maps(root: str | os.PathLike | None, **kwargs: Any) -> Split:
-    """``duke`` (DukeMTMC-reID) with keypoints (see :func:`read_pose_maps`)."""
-    return read_pose_maps("duke", root, **kwargs)
-
-
-def read_csv_pose_maps(root: str | os.PathLike | None, **kwargs: Any) -> Split:
-    """``csv`` (triplet-reid lists) with keypoints (see :func:`read_pose_maps`)."""
-    return read_pose_maps("csv", root, **kwargs)
-
-
-def read_folder_pose_maps(root: str | os.PathLike | None, **kwargs: Any) -> Split:
-    """``folder`` (one sub-folder per identity) with keypoints (see :func:`read_pose_maps`)."""
-    return read_pose_maps("folder", root, **kwargs)
-
-
-def read_synthetic_pose_maps(root: str | os.PathLike | None = None, **kwargs: Any) -> Split:
-    """``synthetic`` with its exact generated keypoints (see :func:`read_pose_maps`)."""
-    return read_pose_maps("synthetic", root, **kwargs)
+read_market1501_pose_maps = _pose_map_reader("market1501", "``market1501`` with keypoints")
+read_duke_pose_maps = _pose_map_reader("duke", "``duke`` (DukeMTMC-reID) with keypoints")
+read_csv_pose_maps = _pose_map_reader("csv", "``csv`` (triplet-reid lists) with keypoints")
+read_folder_pose_maps = _pose_map_reader(
+    "folder", "``folder`` (one sub-folder per identity) with keypoints")
+read_synthetic_pose_maps = _pose_map_reader(
+    "synthetic", "``synthetic`` with its exact generated keypoints")

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -181,43 +180,39 @@ def test_pse_keypoints_on_20_real_images_writes_a_table_and_resumes_after_a_kill
                for s in (*split.train, *split.query, *split.gallery))
 
 
-class EstimatedMarket:
-    """Until ``run --dataset-option`` lands: a dataset name whose reader gets the options
-    ``keypoint_estimator=keypointrcnn`` and its tiny random-weights settings (as strings)."""
-
-    @staticmethod
-    @hookimpl
-    def reid_datasets():
-        from reid_pse.readers import read_pose_maps
-
-        return {"market1501-estimated": partial(
-            read_pose_maps, "market1501", keypoint_estimator="keypointrcnn",
-            keypoint_weights="random", keypoint_min_size="64", keypoint_max_size="128",
-            keypoint_proposals="20", keypoint_device="cpu", keypoint_progress=False)}
+#: keypointrcnn with random weights at tiny sizes, as ``--dataset-option`` gives them (text)
+ESTIMATOR_OPTIONS = {"keypoint_estimator": "keypointrcnn", "keypoint_weights": "random",
+                     "keypoint_min_size": "64", "keypoint_max_size": "128",
+                     "keypoint_proposals": "20", "keypoint_device": "cpu"}
 
 
 @pytest.mark.slow
 def test_run_pse_on_a_folder_without_keypoints_with_the_estimator_named(tmp_path):
+    """A user's folder with no keypoints file: ``run pse --dataset market1501-pose-maps
+    --dataset-option keypoint_estimator=keypointrcnn ...`` estimates them at load time."""
     from reidcore.cli import main
 
     data = _holdout_20(tmp_path / "market")
     exp = tmp_path / "exp"
-    with registered_plugin(EstimatedMarket, "estimated-market"):
-        split = load_dataset("market1501-estimated", data)
-        code = main(["run", "pse", "--dataset", "market1501-estimated", "--data", str(data),
-                     "--experiment", str(exp), "--backbone", "resnet18", "--pretrained", "none",
-                     "--height", "64", "--width", "32", "--batch-p", "2", "--batch-k", "2",
-                     "--workers", "0", "--embedding-dim", "8", "--embed-batch-size", "10",
-                     "--no-tensorboard", "--iterations", "2",
-                     # one stage: random-weight keypoints give every image the same view, so
-                     # the view stage's 3-class P×K batches cannot be drawn here
-                     "--no-staged"])
-    assert all(s.extras["keypoint_source"] == "keypoint estimator 'keypointrcnn'"
-               for s in (*split.train, *split.query, *split.gallery))
-    assert not (data / "keypoints.csv").exists()  # the reader stores nothing
+    options = [a for k, v in ESTIMATOR_OPTIONS.items() for a in ("--dataset-option", f"{k}={v}")]
+    code = main(["run", "pse", "--dataset", "market1501-pose-maps", "--data", str(data), *options,
+                 "--experiment", str(exp), "--backbone", "resnet18", "--pretrained", "none",
+                 "--height", "64", "--width", "32", "--batch-p", "2", "--batch-k", "2",
+                 "--workers", "0", "--embedding-dim", "8", "--embed-batch-size", "10",
+                 "--no-tensorboard", "--iterations", "2",
+                 # one stage: random-weight keypoints give every image the same view, so
+                 # the view stage's 3-class P×K batches cannot be drawn here
+                 "--no-staged"])
     assert code == 0
+    assert not (data / "keypoints.csv").exists()  # the reader stores nothing
+    args = json.loads((exp / "args.json").read_text())
+    recorded = args["config"]["dataset_options"]  # numbers converted, e.g. 128
+    assert {k: str(v) for k, v in recorded.items()} == ESTIMATOR_OPTIONS
     report = json.loads((exp / "report.json").read_text())
     assert report["recipe"] == "pse" and 0 <= report["mAP"] <= 1
+    split = load_dataset("market1501-pose-maps", data, **ESTIMATOR_OPTIONS)
+    assert all(s.extras["keypoint_source"] == "keypoint estimator 'keypointrcnn'"
+               for s in (*split.train, *split.query, *split.gallery))
 
 
 def test_commands_name_a_missing_weights_file_and_an_unknown_estimator(tmp_path, capsys):
@@ -260,3 +255,18 @@ def test_resuming_a_table_without_confidences_keeps_its_rows(tmp_path):
         np.testing.assert_array_equal(table[n][:, 0], xs - 1)
         np.testing.assert_array_equal(table[n][:, 1], ys - 1)
         assert (table[n][:, 2] == 1).all()
+
+
+def test_pose_map_readers_declare_their_keypoint_options():
+    """``list datasets`` and ``--dataset-option`` see ``keypoints`` and
+    ``keypoint_estimator`` (before: the readers were ``(root, **kwargs)``, listed as "...")."""
+    from reid_pse import readers
+
+    from reidcore.dataset_options import reader_options
+
+    for base in ("market1501", "duke", "csv", "folder", "synthetic"):
+        reader = getattr(readers, f"read_{base}_pose_maps")
+        options, accepts_others = reader_options(reader)
+        assert options == {"keypoints": None, "keypoint_estimator": None}, base
+        assert accepts_others  # the base reader's options and keypoint_<option>
+        assert reader.__name__ == f"read_{base}_pose_maps"
