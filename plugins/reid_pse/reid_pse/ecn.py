@@ -444,7 +444,6 @@ def ecn_orig_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str = "eu
             _zero_self(dq, np.arange(p0, p1), 0, n)
             dq = dq.cpu().numpy()
             _gather_sums(dq, *g_csr, out, 16, False)
-            d_pg = dq[:, n_q:].copy() if version == "2020" else None  # dq is a reused buffer
             # sum_{r in N(p)} d(r, g) = sum_{r in N(p)} d(g, r) over the block's images R
             rows_r = np.unique(expanded[p0:p1])
             c_csr = _count_csr(expanded[p0:p1], rows_r)
@@ -455,8 +454,8 @@ def ecn_orig_rerank(query: np.ndarray, gallery: np.ndarray, *, metric: str = "eu
                 _zero_self(d.T, rows_r, n_q + s, n_q + e)
                 _gather_sums(d.cpu().numpy(), *c_csr, out[:, s:e].T, 16, True)
         out *= inv
-        if version == "2020":
-            np.copyto(out, d_pg, where=out == 0)
+        if version == "2020":  # d(p, g) where ECN is 0, for the few rows that have a 0
+            _merge(out, blocks, n_q, p0, p1)
         return out
 
     return _result(block_rows, n_q, n_g, streaming, block_queries)
