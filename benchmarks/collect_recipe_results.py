@@ -92,6 +92,39 @@ def summarise(runs: dict[str, list[dict]]) -> dict[str, dict]:
     return out
 
 
+#: row order of the markdown table (others follow, sorted)
+ORDER = ("reference", "bot", "trinet", "dcnn", "rgb-only", "pose-maps", "pse", "san", "san-rec0")
+
+
+def _cell(stat: dict | None) -> str:
+    """``mean ± std`` in percent (``mean`` alone for one run), ``–`` when missing."""
+    if not stat:
+        return "–"
+    text = f"{100 * stat['mean']:.1f}"
+    return text + (f" ± {100 * stat['std']:.1f}" if stat.get("std") is not None else "")
+
+
+def markdown_table(recipes: dict[str, dict]) -> str:
+    """The README's results table: one row per recipe, mean ± sample std over its seeds
+    (percent), each seed's iterations, the re-ranked figures and mAP relative to the
+    reference's mean."""
+    names = [n for n in ORDER if n in recipes] + sorted(set(recipes) - set(ORDER))
+    lines = ["| recipe | seeds | iterations | rank-1 | mAP | mINP | re-ranked rank-1 | "
+             "re-ranked mAP | re-ranker | mAP / reference |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name in names:
+        e = recipes[name]
+        plain, rr = e.get("plain", {}), e.get("reranked", {})
+        iters = ", ".join(str(r["iterations"]) for r in e["runs"])
+        rel = e.get("mAP_vs_reference")
+        lines.append(f"| {name} | {len(e['runs'])} | {iters} | {_cell(plain.get('rank1'))} | "
+                     f"{_cell(plain.get('mAP'))} | {_cell(plain.get('mINP'))} | "
+                     f"{_cell(rr.get('rank1'))} | {_cell(rr.get('mAP'))} | "
+                     f"{e.get('reranker', '–')} | "
+                     f"{'–' if rel is None else f'{100 * rel:.0f} %'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("root", type=Path)
@@ -99,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, help="the training budget every run had")
     ap.add_argument("--threads", type=int, help="torch/numba threads each run had")
     ap.add_argument("--lanes", type=int, help="how many runs shared the machine at once")
+    ap.add_argument("--markdown", type=Path, help="also write the results table (markdown) here")
     args = ap.parse_args(argv)
     recipes = summarise(read_runs(args.root))
     record = {"script": "benchmarks/recipes_market1501_holdout.sh", "budget_minutes": args.minutes,
@@ -112,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                          for k, v in plain.items())
         print(f"{name:10s} {line}")
     print("wrote", args.result)
+    if args.markdown is not None:
+        args.markdown.write_text(markdown_table(recipes))
+        print("wrote", args.markdown)
     return 0
 
 

@@ -133,4 +133,4 @@ for SEED in $SEEDS; do
   for RECIPE in $RECIPES; do echo "$RECIPE $SEED"; done
 done | xargs -P "$LANES" -n 2 "$0" --one || echo "some runs failed: see $ROOT/*.log" >&2
 python benchmarks/collect_recipe_results.py "$ROOT" "$RESULT" --minutes "$MINUTES" \
-  --threads "$OMP_NUM_THREADS" --lanes "$LANES"
+  --threads "$OMP_NUM_THREADS" --lanes "$LANES" --markdown "${RESULT%.json}.md"

@@ -55,6 +55,12 @@ def test_mean_spread_reranked_and_relative_map(tmp_path, collect, capsys):
     assert ref["plain"]["mAP"]["std"] is None and "reranked" not in ref
     assert ref["runs"][0]["iterations"] == 321 and ref["runs"][0]["train_seconds"] == 59.5
     assert "bot" in capsys.readouterr().out
+    table = tmp_path / "table.md"
+    assert collect.main([str(root), str(out), "--markdown", str(table)]) == 0
+    rows = table.read_text().splitlines()
+    assert rows[2].startswith("| reference | 1 | 321 | 60.0 | 40.0 | 20.0 | – | – | – | 100 % |")
+    assert rows[3] == ("| bot | 2 | 100, 100 | 60.0 ± 14.1 | 42.0 ± 2.8 | 21.0 ± 1.4 | 70.0 ± 0.0 "
+                       "| 60.0 ± 0.0 | k-reciprocal | 105 % |")
 
 
 def test_no_finished_run_is_an_error(tmp_path, collect):
