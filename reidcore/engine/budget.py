@@ -25,7 +25,13 @@ from reidcore.atomic import atomic_write_json
 log = logging.getLogger("reidcore")
 
 WARMUP, TIMED = 2, 5  # throw-away iterations: untimed (worker start-up, allocator), timed
-SAFETY = 0.9  # fraction of the remaining budget the fitted schedule plans to use
+#: fraction of the remaining budget the fitted schedule plans to use. 0.9 left a tenth of every
+#: budget unused: on the Market-1501 holdout the `bot` recipe then trained 695 iterations in
+#: 15 minutes where the plain reference script trained 785 at the same speed (1.15 s each),
+#: and scored 2.5 points mAP lower; measured speed stayed within 1.5 % of the timing, and a run
+#: that is slower than timed only loses the last iterations (at the lowest learning rate) to
+#: the budget stop.
+SAFETY = 0.97
 SCHEDULE_FILE = "schedule.json"
 FIELDS = ("iterations", "decay_start_iteration", "milestones", "warmup_iterations")
 
