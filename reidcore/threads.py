@@ -11,6 +11,14 @@ on a shared 2-core machine at load 10 took 5.2 ms per call with the default and
 before torch: ``OMP_WAIT_POLICY=PASSIVE`` unless the environment sets it already (set
 ``OMP_WAIT_POLICY=ACTIVE`` to get the spinning back). :func:`set_threads` sets torch's
 and numba's thread counts together.
+
+Starting numba's ``omp`` thread pool (its first parallel kernel) sets the process's OpenMP
+thread count to numba's (``NUMBA_NUM_THREADS``, the CPU count by default), and torch reads
+that count: with ``OMP_NUM_THREADS=1`` on 2 cores torch trained on 1 thread before the first
+evaluation and on 2 after it, so a second run in the same process (a later stage, a test)
+took other float paths, and a user's thread limit was lost. :func:`start_numba_threads`
+starts the pool once and gives torch its count back; :mod:`reidcore.evaluation` (every
+numba kernel's package) calls it when it is imported.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["apply_wait_policy", "set_threads", "thread_settings"]
+__all__ = ["apply_wait_policy", "set_threads", "start_numba_threads", "thread_settings"]
 
 #: what :func:`apply_wait_policy` found: whether torch was imported before it
 _STATE = {"torch_loaded_first": False}
@@ -30,6 +38,17 @@ def apply_wait_policy() -> None:
     _STATE["torch_loaded_first"] = "torch" in sys.modules
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("KMP_BLOCKTIME", "0")
+
+
+def start_numba_threads() -> None:
+    """Start numba's thread pool now (once), keeping torch's intra-op thread count."""
+    import numba
+    import torch
+
+    kept = torch.get_num_threads()
+    numba.set_num_threads(numba.get_num_threads())  # starts the pool; sets OpenMP's count
+    if torch.get_num_threads() != kept:
+        torch.set_num_threads(kept)
 
 
 def set_threads(num_threads: int) -> int:

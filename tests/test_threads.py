@@ -45,3 +45,18 @@ def test_set_threads_sets_torch_and_numba():
     for bad in (0, -2, 1.5, True):
         with pytest.raises(ValueError, match="positive integer"):
             set_threads(bad)
+
+
+def test_numba_kernels_leave_torch_threads_alone():
+    """Before: numba's first parallel kernel started its OpenMP pool, which set the OpenMP
+    thread count torch reads to numba's (2 here): a run with OMP_NUM_THREADS=1 trained on 1
+    thread before the first evaluation and on 2 after it (a second run in the same process
+    took other float paths, so two identical runs ended with different weights)."""
+    code = ("import numpy as np, torch; from reidcore.evaluation import evaluate; "
+            "before = torch.get_num_threads(); d = np.random.rand(20, 50).astype('float32'); "
+            "evaluate(d, np.arange(20) % 5, np.arange(50) % 5, np.zeros(20, int), "
+            "np.ones(50, int)); print(before, torch.get_num_threads())")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["1", "1"]

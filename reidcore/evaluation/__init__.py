@@ -41,6 +41,9 @@ from reidcore.evaluation.protocols import (
     get_excluder,
 )
 from reidcore.evaluation.streaming import DistanceRows, evaluate_from_embeddings, evaluate_rows
+from reidcore.threads import start_numba_threads
+
+start_numba_threads()  # before any kernel runs: numba's pool start changes torch's threads
 
 __all__ = [
     "AP_DEFINITIONS",
