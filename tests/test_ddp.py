@@ -99,8 +99,18 @@ sys.path.insert(0, {tests!r})
 import ddp_plugin, tiny_plugin
 from reidcore import embeddings, experiment
 from reidcore.cli import main
-from reidcore.engine import checkpoint, distributed
+from reidcore.engine import budget, checkpoint, distributed
 from reidcore.testing import registered_plugin
+
+FITS = []
+
+
+def fitted(total, spent, per_iteration):  # --fit-schedule-to-budget: 40, then a re-fit to 30
+    FITS.append(per_iteration)
+    return 40 if len(FITS) == 1 else 20
+
+
+budget.fitted_iterations = fitted
 
 
 def spy(module, name, kind="writes"):  # record which rank writes which file
@@ -153,7 +163,7 @@ def job(tmp_path_factory, plugins):
 
     root = tmp_path_factory.mktemp("ddp")
     data = tiny_plugin.write_tiny_dataset(root / "data")
-    rec = {name: root / f"record-{name}" for name in ("gather", "center", "embed")}
+    rec = {name: root / f"record-{name}" for name in ("gather", "center", "embed", "refit")}
     for folder in rec.values():
         folder.mkdir()
     jobs = [
@@ -165,6 +175,9 @@ def job(tmp_path_factory, plugins):
                               "--experiment", str(root / "ddp-center")]),
         (str(rec["embed"]), ["embed", "--experiment", str(root / "ddp-gather"), "--part",
                              "gallery", "--output", str(root / "embed-sharded.h5")]),
+        (str(rec["refit"]), ["train", "tiny-record", *common(data), "--iterations", "100",
+                             "--max-train-minutes", "60", "--fit-schedule-to-budget",
+                             "--no-tensorboard", "--experiment", str(root / "ddp-refit")]),
     ]
     runner = root / "runner.py"
     runner.write_text(RUNNER.format(tests=str(HERE)))
@@ -299,3 +312,14 @@ def test_single_process_resumes_the_two_process_experiment(job):
     report = json.loads((exp / "report.json").read_text())
     assert report["train"]["iteration"] == 6 and "world_size" not in report["train"]
     assert_same_weights(ckpt(exp, 6)["model"], ckpt(job["root"] / "single-gather", 6)["model"])
+
+
+def test_refit_is_one_decision_for_every_rank(job):
+    """budget.RefitHook under torchrun: rank 0 decides, every rank trains the re-fitted schedule
+    (a rank that disagreed would train other iterations or hang in the next collective)."""
+    exp = job["root"] / "ddp-refit"
+    record = json.loads((exp / "schedule.json").read_text())
+    assert record["iterations"] == 30 and record["refit"]["iteration"] == 10
+    assert ckpt(exp, 30)["schedule"]["iterations"] == 30
+    assert "schedule re-fit at iteration 10 to 30 iterations (fitted 40)" in (
+        exp / "train.log").read_text()

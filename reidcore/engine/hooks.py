@@ -154,6 +154,8 @@ class ProgressHook(Hook):
         rate = (loop.images - self._images) / max(now - self._t, 1e-9)
         self._rate = rate if self._rate == 0 else 0.7 * self._rate + 0.3 * rate
         self._t, self._images = now, loop.images
+        if self.bar.total != loop.max_iter:  # a re-fitted schedule (budget.RefitHook)
+            self.bar.total = loop.max_iter
         self.bar.set_postfix_str(f"loss {loop.stats['loss']:.4f} lr {self.lr():.3g} "
                                  f"{self._rate:.1f} img/s", refresh=False)
         self.bar.update(1)

@@ -296,7 +296,8 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     # then covers the timed iterations of --fit-schedule-to-budget and the loop
     dataset = build_train_dataset(cfg, split, recipe) if state is None else None
     t_start = time.monotonic()
-    cfg, schedule = _schedule(cfg, state, exp_dir, t_start, lambda c: _time_steps(
+    planned = cfg
+    cfg, schedule, fitted = _schedule(cfg, state, exp_dir, t_start, lambda c: _time_steps(
         c, split, recipe, dataset, model, criterion, device, dtype, freeze, step_loop))
     opt = _Optimization(cfg, recipe, model, criterion, device, dtype)
     guard = DivergenceGuard(exp_dir, cfg.divergence_factor, main=main, parameters=lambda: [
@@ -321,7 +322,17 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
             "optimizer_name": cfg.optimizer, "divergence": guard.state_dict(),
             "schedule": schedule}, keep=_KEEP_ALL)
 
+    def refit(record: dict) -> None:  # budget.RefitHook: from this iteration on, its schedule
+        nonlocal schedule
+        schedule = record
+        opt.factor = schedules.from_config(budget.apply(planned, record))
+        opt.scheduler.lr_lambdas = [opt.factor] * len(opt.optimizer.param_groups)
+        for group, base in zip(opt.optimizer.param_groups, opt.scheduler.base_lrs, strict=True):
+            group["lr"] = base * opt.factor(opt.scheduler.last_epoch)
+
     minutes = cfg.max_train_minutes
+    refit_hook = [budget.RefitHook(planned, fitted, minutes * 60, t_start, refit, exp_dir, main,
+                                   distributed.broadcast_object)] if fitted else []
     ckpt = CheckpointHook(exp_dir, save, cfg.checkpoint_every, guard, main=main)
     writer = tensorboard.open_writer(exp_dir, purge_step=start or None,
                                      enabled=cfg.tensorboard and main)
@@ -329,7 +340,7 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
         freeze, guard,
         StopHook(t_start + minutes * 60 if minutes else math.inf, parallel.agree),
         LogHook(writer, cfg.log_every, opt.lr, lambda: loop.outputs),
-        ProgressHook(cfg.progress and main, opt.lr), ckpt,
+        ProgressHook(cfg.progress and main, opt.lr), *refit_hook, ckpt,
     ], start, cfg.iterations)
     loop.train(batches)
     distributed.barrier()  # the other ranks may read this checkpoint next (a later stage)
@@ -337,7 +348,7 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     log.info("training %s at iteration %d (%.0f s, %.1f img/s); checkpoint %s", loop.stopped,
              loop.iteration, loop.seconds, rate, ckpt.path)
     return TrainOutcome(loop.iteration, loop.stopped, loop.signum, loop.seconds, rate,
-                        cfg.iterations)
+                        loop.max_iter)
 
 
 _KEEP_ALL = 1 << 30  # checkpoint.save_checkpoint's own rotation is off; CheckpointHook rotates
@@ -373,28 +384,30 @@ def _restore(state: dict, cfg: TrainConfig, model, criterion, opt: _Optimization
 
 
 def _schedule(cfg: TrainConfig, state: dict | None, exp_dir: Path, t_start: float,
-              time_steps) -> tuple[TrainConfig, dict | None]:
-    """``cfg`` with the fitted schedule and its record (None without the option)."""
+              time_steps) -> tuple[TrainConfig, dict | None, dict | None]:
+    """``cfg`` with the fitted schedule, its record (None without the option) and, when it
+    was fitted in this call (not read from a checkpoint or ``schedule.json``), the full record
+    of :func:`budget.write_record` (else None)."""
     if not cfg.fit_schedule_to_budget:
-        return cfg, None
+        return cfg, None, None
     if not cfg.max_train_minutes:
         raise ValueError("--fit-schedule-to-budget needs --max-train-minutes")
     record = (state or {}).get("schedule") or budget.read_record(exp_dir)
     if record is None and state is not None:
         log.warning("--fit-schedule-to-budget: the checkpoint has no fitted schedule; "
                     "continuing with --iterations %d", cfg.iterations)
-        return cfg, None
+        return cfg, None, None
     if record is not None:
         log.info("using the fitted schedule recorded in %s: %d iterations", exp_dir,
                  record["iterations"])
-        return budget.apply(cfg, record), record
+        return budget.apply(cfg, record), record, None
     per_iteration = time_steps(cfg)
     n = budget.fitted_iterations(cfg.max_train_minutes * 60, time.monotonic() - t_start,
                                  per_iteration)
     record = distributed.broadcast_object(budget.scaled_schedule(cfg, n))
-    if distributed.is_main():
-        budget.write_record(exp_dir, cfg, record, per_iteration, cfg.max_train_minutes)
-    return budget.apply(cfg, record), record
+    full = (budget.write_record(exp_dir, cfg, record, per_iteration, cfg.max_train_minutes)
+            if distributed.is_main() else {**record, "seconds_per_iteration": per_iteration})
+    return budget.apply(cfg, record), record, full
 
 
 def _time_steps(cfg, split, recipe, dataset, model, criterion, device, dtype, freeze,
