@@ -7,8 +7,10 @@
 (the command that trained it). For every recipe, and for the plain and the re-ranked
 ranking (``report["reranked"]``, the re-ranker named there), the JSON holds each seed's
 rank-1, mAP and mINP (fractions in [0, 1]) and their mean, sample standard deviation,
-minimum and maximum, plus each run's training iterations and seconds and each recipe's mAP
-relative to the reference's mean (``mAP_vs_reference``).
+minimum and maximum, plus each run's training iterations and seconds, the schedule
+``--fit-schedule-to-budget`` chose (``schedule``: iterations, timed seconds per iteration, the
+re-fit if any; the last stage's for staged recipes) and each recipe's mAP relative to the
+reference's mean (``mAP_vs_reference``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ def spread(values: list[float]) -> dict[str, float | None]:
             "min": min(values), "max": max(values)}
 
 
+def _last_schedule(folder: Path) -> dict | None:
+    """The run's ``schedule.json``, or its last stage's (``stages/N-name/``), or None."""
+    paths = [folder / "schedule.json"] + sorted(
+        (folder / "stages").glob("*/schedule.json"),
+        key=lambda q: int(q.parent.name.split("-", 1)[0]) if q.parent.name[0].isdigit() else -1)
+    found = [q for q in paths if q.is_file()]
+    return json.loads(found[-1].read_text()) if found else None
+
+
 def read_runs(root: Path) -> dict[str, list[dict]]:
     """``{recipe: [run, ...]}`` of every ``RECIPE-seedN/report.json`` under ``root``.
 
@@ -61,6 +72,12 @@ def read_runs(root: Path) -> dict[str, list[dict]]:
         if reranked:
             run["reranked"] = {k: reranked.get(k) for k in METRICS}
             run["reranker"] = reranked.get("reranker")
+        schedule = _last_schedule(folder)
+        if schedule:  # what --fit-schedule-to-budget chose (the last stage's, for staged runs)
+            run["schedule"] = {"iterations": schedule["iterations"],
+                               "seconds_per_iteration": schedule.get("seconds_per_iteration"),
+                               "budget_fraction": schedule.get("budget_fraction"),
+                               "refit": schedule.get("refit")}
         reference = folder / "reference.json"
         if reference.is_file():  # the plain script reports its own iterations and seconds
             result = json.loads(reference.read_text())["result"]

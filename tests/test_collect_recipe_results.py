@@ -19,9 +19,10 @@ def collect():
     return module
 
 
-def _run(root: Path, name: str, r1: float, mAP: float, reranked: dict | None = None, **extra):
+def _run(root: Path, name: str, r1: float, mAP: float, reranked: dict | None = None,
+         exist_ok: bool = False, **extra):
     folder = root / name
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=exist_ok)
     report = {"rank1": r1, "mAP": mAP, "mINP": mAP / 2, "train": {"iteration": 100, "seconds": 60.0}}
     if reranked:
         report["reranked"] = reranked
@@ -35,7 +36,13 @@ def test_mean_spread_reranked_and_relative_map(tmp_path, collect, capsys):
     root = tmp_path / "runs"
     rr = {"rank1": 0.7, "mAP": 0.6, "mINP": 0.3, "reranker": "k-reciprocal"}
     _run(root, "bot-seed0", 0.5, 0.40, rr)
-    _run(root, "bot-seed1", 0.7, 0.44, rr)
+    _run(root, "bot-seed1", 0.7, 0.44, rr, **{"schedule.json": {
+        "iterations": 90, "seconds_per_iteration": 1.2, "refit": {"iteration": 5}}})
+    for stage, n in (("2-all", 80), ("10-more", 70), ("1-views", 60)):  # a staged run: its last
+        (root / "pse-seed0" / "stages" / stage).mkdir(parents=True)
+        (root / "pse-seed0" / "stages" / stage / "schedule.json").write_text(
+            json.dumps({"iterations": n, "seconds_per_iteration": 0.5}))
+    _run(root, "pse-seed0", 0.5, 0.4, exist_ok=True)
     _run(root, "reference-seed0", 0.6, 0.40,
          **{"reference.json": {"result": {"iterations": 321, "train_seconds": 59.5}}})
     (root / "reference-seed1").mkdir()  # unfinished: no report, left out
@@ -43,8 +50,12 @@ def test_mean_spread_reranked_and_relative_map(tmp_path, collect, capsys):
     out = tmp_path / "result.json"
     assert collect.main([str(root), str(out), "--minutes", "1"]) == 0
     data = json.loads(out.read_text())
-    assert data["budget_minutes"] == 1 and set(data["recipes"]) == {"bot", "reference"}
+    assert data["budget_minutes"] == 1 and set(data["recipes"]) == {"bot", "pse", "reference"}
     bot = data["recipes"]["bot"]
+    assert "schedule" not in bot["runs"][0] and bot["runs"][1]["schedule"] == {
+        "iterations": 90, "seconds_per_iteration": 1.2, "budget_fraction": None,
+        "refit": {"iteration": 5}}
+    assert data["recipes"]["pse"]["runs"][0]["schedule"]["iterations"] == 70
     assert bot["seeds"] == [0, 1] and bot["reranker"] == "k-reciprocal"
     assert bot["plain"]["rank1"]["mean"] == pytest.approx(0.6)
     assert bot["plain"]["rank1"]["std"] == pytest.approx(0.1414, abs=1e-4)

@@ -94,10 +94,12 @@ def read_record(exp_dir: Path) -> dict[str, Any] | None:
 
 def write_record(exp_dir: Path, cfg: Any, record: dict[str, Any], seconds_per_iteration: float,
                  budget_minutes: float) -> dict[str, Any]:
-    """Write ``schedule.json`` (the fields, the planned ones and the timing); returns it."""
+    """Write ``schedule.json`` (the fields, the planned ones, the timing and the fraction of
+    the budget planned for, :data:`SAFETY`); returns it."""
     full = {**record, "planned": {k: (list(getattr(cfg, k)) if k == "milestones"
                                       else getattr(cfg, k)) for k in FIELDS},
-            "seconds_per_iteration": seconds_per_iteration, "max_train_minutes": budget_minutes}
+            "seconds_per_iteration": seconds_per_iteration, "max_train_minutes": budget_minutes,
+            "budget_fraction": SAFETY}
     atomic_write_json(Path(exp_dir) / SCHEDULE_FILE, full)
     log.info("schedule fitted to the %.3g-minute budget: %d iterations (planned %d) at %.3g s per "
              "iteration; decay start %d, milestones %s, warm-up %d", budget_minutes,

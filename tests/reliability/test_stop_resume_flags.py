@@ -86,7 +86,7 @@ def test_fit_schedule_to_budget_scales_records_and_resumes(tiny_plugin, tiny_dat
     record = json.loads((exp / "schedule.json").read_text())
     assert {k: record[k] for k in budget.FIELDS} == {
         "iterations": 6, "decay_start_iteration": 3, "milestones": [], "warmup_iterations": 1}
-    assert record["planned"]["iterations"] == 100
+    assert record["planned"]["iterations"] == 100 and record["budget_fraction"] == budget.SAFETY
     monkeypatch.setattr(hooks.StopHook, "after_step", ORIGINAL_AFTER_STEP)
     assert main(["run", "--resume", "--experiment", str(exp)]) == 0
     assert len(timed) == 1  # the resumed run read the record instead of timing again
