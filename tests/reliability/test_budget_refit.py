@@ -8,12 +8,11 @@ dcnn run timed under a neighbour's start-up (0.91 s per iteration, then 0.49 s) 
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import pytest
 import torch
 from test_run import tiny_args
+from test_stop_resume_flags import ORIGINAL_AFTER_STEP, sigterm_after
 
 from reidcore.cli import main
 from reidcore.engine import budget, hooks
@@ -21,7 +20,6 @@ from reidcore.engine import budget, hooks
 FLAGS = ("--iterations", "100", "--decay-start-iteration", "50", "--warmup-iterations", "10",
          "--no-tensorboard", "--max-train-minutes", "60", "--fit-schedule-to-budget",
          "--checkpoint-every", "1000")
-ORIGINAL_AFTER_STEP = hooks.StopHook.after_step
 
 
 @pytest.fixture
@@ -36,15 +34,6 @@ def fits(monkeypatch):
     fits = type("Fits", (), {"calls": calls, "left": 20})
     monkeypatch.setattr(budget, "fitted_iterations", fitted)
     return fits
-
-
-def _sigterm_after(monkeypatch, iteration):
-    def after_step(self, loop):
-        if loop.iteration == iteration:
-            os.kill(os.getpid(), signal.SIGTERM)
-        ORIGINAL_AFTER_STEP(self, loop)
-
-    monkeypatch.setattr(hooks.StopHook, "after_step", after_step)
 
 
 def _model(exp, iteration):
@@ -73,7 +62,7 @@ def test_refit_rescales_records_and_resumes_exactly(tiny_plugin, tiny_data, tmp_
     # for the next step is the one a resume computes from the recorded schedule
     split = tmp_path / "split"
     fits.calls.clear()
-    _sigterm_after(monkeypatch, at)
+    sigterm_after(monkeypatch, at)
     assert main(tiny_args(tiny_data, split, *FLAGS)) == 143
     monkeypatch.setattr(hooks.StopHook, "after_step", ORIGINAL_AFTER_STEP)
     assert main(["run", "--resume", "--experiment", str(split)]) == 0
@@ -84,7 +73,7 @@ def test_refit_rescales_records_and_resumes_exactly(tiny_plugin, tiny_data, tmp_
 
 def test_a_resumed_run_never_refits(tiny_plugin, tiny_data, tmp_path, fits, monkeypatch):
     exp = tmp_path / "exp"
-    _sigterm_after(monkeypatch, 3)
+    sigterm_after(monkeypatch, 3)
     assert main(tiny_args(tiny_data, exp, *FLAGS)) == 143
     monkeypatch.setattr(hooks.StopHook, "after_step", ORIGINAL_AFTER_STEP)
     assert main(["run", "--resume", "--experiment", str(exp)]) == 0

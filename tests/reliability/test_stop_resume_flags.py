@@ -20,7 +20,8 @@ from reidcore.engine import budget, hooks
 
 ORIGINAL_AFTER_STEP = hooks.StopHook.after_step
 
-def _sigterm_after(monkeypatch, iteration: int) -> None:
+def sigterm_after(monkeypatch, iteration: int) -> None:
+    """SIGTERM this process after training iteration ``iteration`` (before StopHook looks)."""
     def after_step(self, loop):
         if loop.iteration == iteration:
             os.kill(os.getpid(), signal.SIGTERM)
@@ -36,7 +37,7 @@ def _state(exp, iteration):
 def test_sigterm_in_the_last_iteration_is_honoured(tiny_plugin, tiny_data, tmp_path, monkeypatch,
                                                    capsys):
     exp = tmp_path / "exp"
-    _sigterm_after(monkeypatch, 4)
+    sigterm_after(monkeypatch, 4)
     assert main(tiny_args(tiny_data, exp, "--iterations", "4", "--no-tensorboard")) == 143
     assert "--resume --experiment" in (exp / "train.log").read_text()
     assert not (exp / "report.json").exists() and _state(exp, 4)["iteration"] == 4
@@ -48,7 +49,7 @@ def test_sigterm_in_the_last_iteration_is_honoured(tiny_plugin, tiny_data, tmp_p
 def test_optimizer_flags_on_resume_are_applied_and_logged(tiny_plugin, tiny_data, tmp_path,
                                                           monkeypatch):
     exp = tmp_path / "exp"
-    _sigterm_after(monkeypatch, 2)
+    sigterm_after(monkeypatch, 2)
     assert main(tiny_args(tiny_data, exp, "--iterations", "4", "--optimizer", "sgd",
                           "--schedule", "constant", "--no-tensorboard")) == 143
     monkeypatch.undo()
@@ -65,7 +66,7 @@ def test_optimizer_flags_on_resume_are_applied_and_logged(tiny_plugin, tiny_data
 def test_optimizer_change_on_resume_is_refused(tiny_plugin, tiny_data, tmp_path, monkeypatch,
                                                capsys):
     exp = tmp_path / "exp"
-    _sigterm_after(monkeypatch, 1)
+    sigterm_after(monkeypatch, 1)
     assert main(tiny_args(tiny_data, exp, "--iterations", "3", "--no-tensorboard")) == 143
     monkeypatch.undo()
     assert main(["train", "--resume", "--experiment", str(exp), "--optimizer", "sgd"]) == 2
@@ -80,7 +81,7 @@ def test_fit_schedule_to_budget_scales_records_and_resumes(tiny_plugin, tiny_dat
     flags = ("--iterations", "100", "--decay-start-iteration", "50", "--warmup-iterations", "10",
              "--no-tensorboard", "--max-train-minutes", "60")
     exp = tmp_path / "fit"
-    _sigterm_after(monkeypatch, 3)
+    sigterm_after(monkeypatch, 3)
     assert main(tiny_args(tiny_data, exp, *flags, "--fit-schedule-to-budget")) == 143
     assert timed and timed[0][0] == 3600 and timed[0][1] > 0
     record = json.loads((exp / "schedule.json").read_text())
