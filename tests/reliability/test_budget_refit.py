@@ -11,8 +11,8 @@ import json
 
 import pytest
 import torch
+from stop_after import ORIGINAL_AFTER_STEP, sigterm_after
 from test_run import tiny_args
-from test_stop_resume_flags import ORIGINAL_AFTER_STEP, sigterm_after
 
 from reidcore.cli import main
 from reidcore.engine import budget, hooks

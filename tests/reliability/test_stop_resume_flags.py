@@ -9,25 +9,13 @@ mid-schedule.
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import torch
+from stop_after import ORIGINAL_AFTER_STEP, sigterm_after
 from test_run import tiny_args
 
 from reidcore.cli import main
 from reidcore.engine import budget, hooks
-
-ORIGINAL_AFTER_STEP = hooks.StopHook.after_step
-
-def sigterm_after(monkeypatch, iteration: int) -> None:
-    """SIGTERM this process after training iteration ``iteration`` (before StopHook looks)."""
-    def after_step(self, loop):
-        if loop.iteration == iteration:
-            os.kill(os.getpid(), signal.SIGTERM)
-        ORIGINAL_AFTER_STEP(self, loop)
-
-    monkeypatch.setattr(hooks.StopHook, "after_step", after_step)
 
 
 def _state(exp, iteration):
