@@ -179,6 +179,13 @@ class _Optimization:
     def lr(self) -> float:
         return self.optimizer.param_groups[self.log_group]["lr"]
 
+    def use_schedule(self, cfg: TrainConfig) -> None:
+        """Follow ``cfg``'s schedule from the scheduler's current iteration on (a re-fit)."""
+        self.factor = schedules.from_config(cfg)
+        self.scheduler.lr_lambdas = [self.factor] * len(self.optimizer.param_groups)
+        apply_optimizer_config(self.optimizer, self.scheduler, self.wanted, self.factor,
+                               self.scheduler.last_epoch)
+
 
 class Trainer(TrainLoop):
     """One training step: forward (AMP), loss, backward, optimizer and schedule step.
@@ -325,10 +332,7 @@ def train(recipe: Recipe, cfg: TrainConfig, split: Split, exp_dir: Path,
     def refit(record: dict) -> None:  # budget.RefitHook: from this iteration on, its schedule
         nonlocal schedule
         schedule = record
-        opt.factor = schedules.from_config(budget.apply(planned, record))
-        opt.scheduler.lr_lambdas = [opt.factor] * len(opt.optimizer.param_groups)
-        for group, base in zip(opt.optimizer.param_groups, opt.scheduler.base_lrs, strict=True):
-            group["lr"] = base * opt.factor(opt.scheduler.last_epoch)
+        opt.use_schedule(budget.apply(planned, record))
 
     minutes = cfg.max_train_minutes
     refit_hook = [budget.RefitHook(planned, fitted, minutes * 60, t_start, refit, exp_dir, main,
